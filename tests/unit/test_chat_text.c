@@ -208,11 +208,12 @@ static void test_split_exact_limits(void **state) {
 /* Builds words of mixed widths so that the 500th code point lands inside a
  * word, and checks every part against code point counts, not bytes. */
 static void test_split_multibyte_at_word_boundary(void **state) {
-  static const char *words[] = {"caf\xC3\xA9", /* 4 cps, 5 bytes */
-                                "\xF0\x9F\x98\x80\xF0\x9F\x8E\x89", /* 2 cps */
-                                "na\xC3\xAFve",                     /* 5 cps */
-                                "\xE2\x82\xAC"
-                                "42"}; /* 3 cps */
+  /* café (4 cps, 5 bytes), two emoji (2 cps), naïve (5 cps), €42 (3). */
+  static const char w0[] = "caf\xC3\xA9";
+  static const char w1[] = "\xF0\x9F\x98\x80\xF0\x9F\x8E\x89";
+  static const char w2[] = "na\xC3\xAFve";
+  static const char w3[] = "\xE2\x82\xAC\x34\x32";
+  static const char *words[] = {w0, w1, w2, w3};
   char s[8192];
   size_t len = 0, words_n = 0, total_cps = 0;
   tw__chat_part_t p[16];
