@@ -706,6 +706,7 @@ static void test_tls_ctx_errors(void **state) {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void) {
+  tw_test_log_from_env();
   const struct CMUnitTest tests[] = {
       T(test_tcp_roundtrip),         T(test_tls_roundtrip),
       T(test_tls12_roundtrip),       T(test_tls_ip_literal),
