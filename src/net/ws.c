@@ -39,6 +39,11 @@ enum {
   WS_DONE            /* stream ending or closing; waiting for on_close */
 };
 
+/* Frame bytes wslay marks "more follows" are gathered up to this size before
+ * going to the stream, so that a frame's header and payload travel in one
+ * write (one TLS record, one TCP segment) rather than two. */
+#define TW_WS_OUT_CHUNK 16384u
+
 /* Room for the Host header value: host, brackets, colon, port. */
 #define TW_WS_HOST_HDR (TW_MAX_HOST + 8)
 
@@ -58,7 +63,8 @@ struct tw_ws {
   uv_timer_t timer;
   size_t max_message;
   unsigned open_timeout_ms;
-  tw_buf_t hs; /* handshake bytes received so far */
+  tw_buf_t hs;  /* handshake bytes received so far */
+  tw_buf_t out; /* frame bytes waiting for the rest of their frame */
   const uint8_t *rx;
   size_t rx_len;
   /* Outcome: the first recorded reason wins. */
@@ -108,6 +114,7 @@ static void ws_free(tw_ws_t *ws) {
   if (ws->ctx)
     wslay_event_context_free(ws->ctx);
   tw_buf_free(&ws->hs);
+  tw_buf_free(&ws->out);
   free(ws);
 }
 
@@ -197,28 +204,47 @@ static ssize_t wsl_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
   return (ssize_t)n;
 }
 
+/* Hands the gathered frame bytes to the stream. The room was checked when
+ * they were gathered, so this cannot hit the cap. */
+static int flush_out(tw_ws_t *ws) {
+  int r;
+  if (ws->out.len == 0 || !ws->stream)
+    return 0;
+  r = tw_stream_write(ws->stream, ws->out.data, ws->out.len);
+  if (r == 0)
+    tw_buf_reset(&ws->out);
+  return r;
+}
+
 static ssize_t wsl_send(wslay_event_context_ptr ctx, const uint8_t *data,
                         size_t len, int flags, void *ud) {
   tw_ws_t *ws = ud;
   size_t room, n;
-  int r;
-  (void)flags;
   if (!ws->stream) {
     wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
     return -1;
   }
   room = tw_stream_write_room(ws->stream);
+  /* What is gathered already counts against the stream's room. */
+  room = room > ws->out.len ? room - ws->out.len : 0;
+  if (room > ws->out.cap - ws->out.len)
+    room = ws->out.cap - ws->out.len;
   if (room == 0) {
-    wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-    return -1;
+    if (flush_out(ws) != 0) {
+      wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+      return -1;
+    }
+    room = tw_stream_write_room(ws->stream);
+    if (room > ws->out.cap)
+      room = ws->out.cap;
+    if (room == 0) {
+      wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+      return -1;
+    }
   }
   n = len < room ? len : room;
-  r = tw_stream_write(ws->stream, data, n);
-  if (r == TW_EFULL) {
-    wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-    return -1;
-  }
-  if (r != 0) {
+  if (tw_buf_append(&ws->out, data, n) != 0 ||
+      (!(flags & WSLAY_MSG_MORE) && flush_out(ws) != 0)) {
     wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
     return -1;
   }
@@ -304,7 +330,20 @@ static void after_io(tw_ws_t *ws) {
   wslay_event_context_ptr c = ws->ctx;
   if (!c || !ws->stream || ws->state == WS_DONE || ws->in_recv)
     return;
-  if (wslay_event_want_write(c) && wslay_event_send(c) != 0) {
+  /* wslay_event_send() returns after any partial write, and ours are
+   * partial every TW_WS_OUT_CHUNK bytes: call again while bytes move. */
+  while (wslay_event_want_write(c)) {
+    size_t before = tw_stream_queued(ws->stream) + ws->out.len;
+    if (wslay_event_send(c) != 0 || flush_out(ws) != 0) {
+      outcome(ws, TW_EIO, TW_WS_CLOSE_ABNORMAL, 0, NULL, 0,
+              "cannot write to the connection");
+      teardown(ws, 0);
+      return;
+    }
+    if (!ws->stream || tw_stream_queued(ws->stream) + ws->out.len == before)
+      break; /* the stream is full; on_drain resumes */
+  }
+  if (flush_out(ws) != 0) {
     outcome(ws, TW_EIO, TW_WS_CLOSE_ABNORMAL, 0, NULL, 0,
             "cannot write to the connection");
     teardown(ws, 0);
@@ -672,6 +711,7 @@ static tw_ws_t *ws_alloc(uv_loop_t *loop, const tw_ws_cb_t *cb, void *ud,
   ws->open_timeout_ms =
       open_timeout_ms ? open_timeout_ms : TW_WS_OPEN_TIMEOUT_MS;
   tw_buf_init(&ws->hs, TW_MAX_WS_HANDSHAKE);
+  tw_buf_init(&ws->out, TW_WS_OUT_CHUNK);
   if (uv_timer_init(loop, &ws->timer) != 0) {
     free(ws);
     return NULL;
