@@ -20,6 +20,8 @@ static int failures;
 
 /* Records a failed expectation and keeps going, so that one run reports
  * every failing fixture case rather than the first. */
+static void fail_case(size_t idx, const char *src, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void fail_case(size_t idx, const char *src, const char *fmt, ...) {
   va_list ap;
   fprintf(stderr, "parse.json case %zu (%s): ", idx, src);
@@ -379,8 +381,7 @@ static void test_text_cannot_spoof(void **state) {
                          " PRIVMSG #other :",
                          "\\s\\:",
                          " @a=b :c!d@e USERNOTICE #chan :",
-                         "\x01"
-                         "ACTION ",
+                         "\001ACTION ",
                          "  "};
   size_t nf = sizeof(frags) / sizeof(frags[0]);
   char line[512];
