@@ -404,8 +404,110 @@ static void test_text_cannot_spoof(void **state) {
   }
 }
 
+/* The tag scanner classifies 16 bytes at a time and finishes byte by byte;
+ * random tag sections of every length, with delimiters at every offset,
+ * must split exactly as a naive reference splitter says. */
+static uint32_t rng = 2463534242u;
+static uint32_t next_rand(void) {
+  rng ^= rng << 13;
+  rng ^= rng >> 17;
+  rng ^= rng << 5;
+  return rng;
+}
+
+static void test_tag_scanner_differential(void **state) {
+  (void)state;
+  const char alphabet[] = "ab=;\\x=;;s";
+  char line[160];
+  for (int iter = 0; iter < 20000; iter++) {
+    size_t tl = 1 + next_rand() % 90; /* tag section length */
+    size_t n = 0;
+    line[n++] = '@';
+    for (size_t i = 0; i < tl; i++)
+      line[n++] = alphabet[next_rand() % (sizeof(alphabet) - 1)];
+    size_t tail = next_rand() % 24; /* bytes after the section */
+    line[n++] = ' ';
+    memcpy(line + n, "PING :abcdefghijklmnopqrstuvw", tail + 4);
+    n += tail + 4;
+    char *p = exact_copy(line, n);
+    tw_irc_msg_t m;
+    int rc = tw_irc_parse(&m, p, n);
+
+    /* Reference: split [1, 1+tl) on ';', then each item on its first '='. */
+    size_t want = 0, ref_k[64], ref_klen[64], ref_v[64], ref_vlen[64];
+    int ref_err = 0;
+    size_t s = 1;
+    for (size_t i = 1; i <= tl + 1 && !ref_err; i++) {
+      if (i <= tl && line[i] != ';')
+        continue;
+      if (i > s) {
+        const char *eq = memchr(line + s, '=', i - s);
+        if (eq == line + s) {
+          ref_err = TW_IRC_E_BAD_TAGS;
+        } else if (want == TW_MAX_IRC_TAGS) {
+          ref_err = TW_IRC_E_TOO_MANY_TAGS;
+        } else {
+          ref_k[want] = s;
+          ref_klen[want] = (eq ? (size_t)(eq - line) : i) - s;
+          ref_v[want] = eq ? (size_t)(eq - line) + 1 : i;
+          ref_vlen[want] = i - ref_v[want];
+          want++;
+        }
+      }
+      s = i + 1;
+    }
+    if (ref_err) {
+      assert_int_equal(rc, TW_EPARSE);
+      assert_int_equal(m.err, ref_err);
+    } else {
+      assert_int_equal(rc, 0);
+      assert_int_equal(m.ntags, want);
+      for (size_t k = 0; k < want; k++) {
+        assert_ptr_equal(m.tags[k].key.ptr, p + ref_k[k]);
+        assert_int_equal(m.tags[k].key.len, ref_klen[k]);
+        assert_ptr_equal(m.tags[k].value.ptr, p + ref_v[k]);
+        assert_int_equal(m.tags[k].value.len, ref_vlen[k]);
+      }
+      assert_int_equal(m.cmd, TW_IRC_CMD_PING);
+    }
+    free(p);
+  }
+}
+
+/* NUL, CR and LF are found wherever they are, and win over any structural
+ * error, whether they sit in the tag section or after it. */
+static void test_bad_bytes_anywhere(void **state) {
+  (void)state;
+  const char *base =
+      "@a=1;b=2;ccccccccccccccccccc=3;d :n!u@h PRIVMSG #c :hello";
+  size_t len = strlen(base);
+  const char bad[] = {'\0', '\r', '\n'};
+  for (size_t i = 1; i + 1 < len; i++) {
+    for (size_t b = 0; b < 3; b++) {
+      char *p = exact_copy(base, len);
+      p[i] = bad[b];
+      tw_irc_msg_t m;
+      assert_int_equal(tw_irc_parse(&m, p, len), TW_EPARSE);
+      assert_int_equal(m.err, b == 0 ? TW_IRC_E_NUL : TW_IRC_E_LINEBREAK);
+      free(p);
+    }
+  }
+  /* NUL wins over CR wherever each is. */
+  char twobad[] = "@a=\r;b=\0 X";
+  tw_irc_msg_t m;
+  assert_int_equal(tw_irc_parse(&m, twobad, sizeof(twobad) - 1), TW_EPARSE);
+  assert_int_equal(m.err, TW_IRC_E_NUL);
+  /* And over a structural error found earlier in the scan. */
+  char structural[] = "@=a;b\0 X";
+  assert_int_equal(tw_irc_parse(&m, structural, sizeof(structural) - 1),
+                   TW_EPARSE);
+  assert_int_equal(m.err, TW_IRC_E_NUL);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_tag_scanner_differential),
+      cmocka_unit_test(test_bad_bytes_anywhere),
       cmocka_unit_test(test_fixture_cases),
       cmocka_unit_test(test_line_length_cap),
       cmocka_unit_test(test_tag_cap),
