@@ -533,6 +533,40 @@ static void test_single_quoted(void **state) {
   }
 }
 
+/* The lexical pass that keeps explicit keys, directives and tab
+ * indentation away from libfyaml lets their look-alikes through intact. */
+static void test_lexical_lookalikes(void **state) {
+  (void)state;
+  tw_config_t *cfg = load_ok("good/lexical.yaml");
+  const tw_config_twitch_t *t = tw_config_twitch(cfg);
+  assert_int_equal(t->channel_count, 2);
+  assert_string_equal(t->channels[1], "bar");
+  const tw_config_node_t *o = tw_config_skill(cfg, 0)->options;
+  static const struct {
+    const char *key, *want;
+  } want[] = {
+      {"question", "? not a key"},
+      {"single", "? nor this, it's quoted"},
+      {"hash", "a # b"},
+      {"pipe", "| >"},
+      {"tabbed", "tab\tinside"},
+      {"block", "? a line of a block scalar\n% and another\n\tstill inside "
+                "(a tab after the indentation)\n"},
+      {"folded", "? folded\n"},
+      {"plain", "what? yes"},
+      {"dash", "a - b -"},
+  };
+  for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+    assert_string_equal(
+        tw_config_node_string(tw_config_node_get(o, want[i].key)),
+        want[i].want);
+  const tw_config_node_t *flow = tw_config_node_get(o, "flow");
+  assert_string_equal(tw_config_node_string(tw_config_node_get(flow, "a")),
+                      "?");
+  assert_int_equal(tw_config_node_size(tw_config_node_get(flow, "b")), 2);
+  tw_config_free(cfg);
+}
+
 static void test_diag_format(void **state) {
   (void)state;
   tw_config_diag_t d = {"twitchd.yaml", 7, 5, "unknown key 'clientid'"};
@@ -713,6 +747,7 @@ int main(void) {
       cmocka_unit_test(test_yaml11_booleans),
       cmocka_unit_test(test_buffer),
       cmocka_unit_test(test_single_quoted),
+      cmocka_unit_test(test_lexical_lookalikes),
       cmocka_unit_test(test_diag_format),
       cmocka_unit_test(test_errors_sorted),
       cmocka_unit_test(test_error_cap),
