@@ -18,6 +18,7 @@
 
 #include "twitchd/config.h"
 #include "twitchd/error.h"
+#include "twitchd/log.h"
 
 static char fixture_dir[1024];
 
@@ -567,6 +568,29 @@ static void test_lexical_lookalikes(void **state) {
   tw_config_free(cfg);
 }
 
+static void register_secret(const char *s, void *arg) {
+  (void)arg;
+  assert_int_equal(tw_log_add_secret(s), 0);
+}
+
+/* What the runtime does at start-up: every secret of the configuration is
+ * registered with the logger, and then no log line can show it. */
+static void test_secrets_redacted_in_log(void **state) {
+  (void)state;
+  tw_config_t *cfg = load_ok("good/seed.yaml");
+  tw_log_clear_secrets();
+  tw_config_foreach_secret(cfg, register_secret, NULL);
+  char out[256];
+  tw_log_redact("exchanging code=hfu923hfks02nd2821jfislf with "
+                "client_secret=kdksd0458j93847j",
+                out, sizeof(out));
+  assert_null(strstr(out, "hfu923hfks02nd2821jfislf"));
+  assert_null(strstr(out, "kdksd0458j93847j"));
+  assert_non_null(strstr(out, "[REDACTED]"));
+  tw_log_clear_secrets();
+  tw_config_free(cfg);
+}
+
 static void test_diag_format(void **state) {
   (void)state;
   tw_config_diag_t d = {"twitchd.yaml", 7, 5, "unknown key 'clientid'"};
@@ -755,6 +779,7 @@ int main(void) {
       cmocka_unit_test(test_too_big_and_unreadable),
       cmocka_unit_test(test_states_and_nulls),
       cmocka_unit_test(test_secrets_never_in_messages),
+      cmocka_unit_test(test_secrets_redacted_in_log),
   };
   return cmocka_run_group_tests(tests, setup, NULL);
 }
