@@ -202,7 +202,8 @@ typedef enum {
   TW_SIM_DROP_NO_SCOPE,  /* the token has no chat:edit */
   TW_SIM_DROP_NO_ROOM,   /* no such room, or suspended */
   TW_SIM_DROP_COMMAND,   /* "/ban" and the like: NOTICE unrecognized_cmd */
-  TW_SIM_DROP_EMPTY      /* empty or blank text */
+  TW_SIM_DROP_EMPTY,     /* empty or blank text */
+  TW_SIM_DROP_BAD_CHARS  /* not valid UTF-8: NOTICE msg_bad_characters */
 } tw_sim_drop_t;
 
 /* A static name for a drop reason ("ratelimit", "room_rate"...). */
@@ -227,7 +228,7 @@ typedef struct {
   uint64_t dropped_duplicate;
   uint64_t dropped_too_long;
   uint64_t dropped_anonymous;
-  uint64_t dropped_other; /* no scope, no room, commands, empty */
+  uint64_t dropped_other; /* no scope, no room, commands, empty, bad UTF-8 */
   uint64_t joins;         /* rooms joined */
   uint64_t joins_dropped; /* JOINs over the join limit or the room cap */
   uint64_t pings_sent;

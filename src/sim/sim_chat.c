@@ -1553,6 +1553,41 @@ static void drop_msg(tw_simchat_conn_t *c, const char *room, tw_sim_drop_t why,
   emit(sc, TW_SIM_EV_DROPPED, c, room, text, len, NULL, why, 0);
 }
 
+/* Strict UTF-8 (no overlong forms, surrogates or code points past
+ * U+10FFFF), as WebSocket text frames require: a relayed message must be
+ * deliverable to every transport. */
+static int utf8_valid(const unsigned char *s, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    unsigned char b = s[i];
+    size_t k;
+    uint32_t cp, min;
+    if (b < 0x80) {
+      i++;
+      continue;
+    } else if ((b & 0xe0) == 0xc0) {
+      k = 1, cp = b & 0x1f, min = 0x80;
+    } else if ((b & 0xf0) == 0xe0) {
+      k = 2, cp = b & 0x0f, min = 0x800;
+    } else if ((b & 0xf8) == 0xf0) {
+      k = 3, cp = b & 0x07, min = 0x10000;
+    } else {
+      return 0;
+    }
+    if (n - i <= k)
+      return 0;
+    for (size_t j = 1; j <= k; j++) {
+      if ((s[i + j] & 0xc0) != 0x80)
+        return 0;
+      cp = (cp << 6) | (s[i + j] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+      return 0;
+    i += k + 1;
+  }
+  return 1;
+}
+
 static int is_blank(const char *s, size_t n) {
   for (size_t i = 0; i < n; i++)
     if (s[i] != ' ' && s[i] != '\t')
@@ -1623,6 +1658,14 @@ static void handle_privmsg(tw_simchat_conn_t *c, const tw_irc_msg_t *m) {
   }
   if (is_blank(inner, inner_len)) {
     drop_msg(c, r->name, TW_SIM_DROP_EMPTY, text.ptr, text.len);
+    return;
+  }
+  if (!utf8_valid((const unsigned char *)text.ptr, text.len)) {
+    notice(c, r->name, "msg_bad_characters",
+           "Your message was not sent because it contained too many "
+           "unprocessable characters. If you believe this is an error, please "
+           "rephrase and try again.");
+    drop_msg(c, r->name, TW_SIM_DROP_BAD_CHARS, text.ptr, text.len);
     return;
   }
   tw_irc_str_t iv = {inner, inner_len};
@@ -2463,6 +2506,8 @@ const char *tw_sim_drop_name(tw_sim_drop_t reason) {
     return "command";
   case TW_SIM_DROP_EMPTY:
     return "empty";
+  case TW_SIM_DROP_BAD_CHARS:
+    return "bad_characters";
   }
   return "unknown";
 }

@@ -763,13 +763,28 @@ static void test_action_and_commands(void **state) {
   fx->now += 1500;
   sendl(fx, bot, "PRIVMSG #chan :   ");
   expect_none(al);
+  /* Text that is not UTF-8 is refused: it could not go out over WSS. */
+  fx->now += 1500;
+  drain(bot);
+  sendl(fx, bot, "PRIVMSG #chan :bad \xc3\x28 bytes");
+  sendl(fx, bot, "PRIVMSG #chan :overlong \xc0\xaf");
+  sendl(fx, bot, "PRIVMSG #chan :surrogate \xed\xa0\x80");
+  sendl(fx, bot, "PRIVMSG #chan :cut \xe2\x82");
+  expect(bot, "@msg-id=msg_bad_characters :tmi.twitch.tv NOTICE #chan :Your "
+              "message was not sent because it contained too many "
+              "unprocessable characters. If you believe this is an error, "
+              "please rephrase and try again.");
+  assert_int_equal(drain(bot), 3);
+  expect_none(al);
+  sendl(fx, bot, "PRIVMSG #chan :fine \xf0\x9f\x98\x80");
+  assert_non_null(pop(al));
   /* An unknown command gets 421. */
   drain(bot);
   sendl(fx, bot, "WHO #chan");
   expect(bot, ":tmi.twitch.tv 421 bot WHO :Unknown command");
   tw_sim_counters_t k;
   tw__simchat_counters(fx->sc, &k);
-  assert_int_equal(k.dropped_other, 3);
+  assert_int_equal(k.dropped_other, 3 + 4);
   fx_free(fx);
 }
 
