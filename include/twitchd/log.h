@@ -52,24 +52,35 @@ int tw_log_level_parse(const char *s, tw_log_level_t *out);
 int tw_log_format_parse(const char *s, tw_log_format_t *out);
 const char *tw_log_level_name(tw_log_level_t level);
 
-/* Registers a secret to redact (copied). Also registers its URL-encoded form
- * when that differs. Returns 0, TW_EINVAL (too short/long), or TW_EFULL. */
+/* Registers a secret to redact (copied; the logger owns the copy until it is
+ * removed). Also registers its URL-encoded forms (percent-encoded, hex digits
+ * in either case, and form-encoded with '+' for space) and its JSON-escaped
+ * forms (with and without "\/") when they differ. Registering a known secret
+ * again is a no-op. Returns 0, TW_EINVAL (NULL, too short/long), TW_EFULL or
+ * TW_ENOMEM. */
 int tw_log_add_secret(const char *secret);
-/* Forgets a secret (after a token rotation, say). Unknown secrets are ignored. */
+/* Forgets a secret (after a token rotation, say); frees the logger's copy.
+ * Unknown secrets are ignored. */
 void tw_log_remove_secret(const char *secret);
 /* Forgets all secrets (tests). */
 void tw_log_clear_secrets(void);
 
 /* Copies `in` into `out` (capacity `cap`, always NUL-terminated) with every
- * registered secret replaced by "[REDACTED]". Returns the output length. */
+ * registered secret replaced by "[REDACTED]". Returns the output length.
+ * Both buffers are borrowed. When `out` is too small the copy stops at the
+ * last whole piece that fits (a marker is never cut in half). */
 size_t tw_log_redact(const char *in, char *out, size_t cap);
 
-/* Writes one line at `level` for `module` (a short static name like "chat").
- * Messages below the level are dropped before formatting. */
+/* Writes one line at `level` for `module` (a short static name like "chat",
+ * borrowed; at most 32 bytes are shown). Messages below the level are dropped
+ * before formatting. Thread-safe: one mutex serialises lines. In text mode
+ * control characters are shown as \n, \r, \xHH so that a message cannot
+ * forge a line; in JSON mode the line is always valid JSON (bytes that are
+ * not UTF-8 are written as \u00XX). */
 void tw_log(tw_log_level_t level, const char *module, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void tw_logv(tw_log_level_t level, const char *module, const char *fmt,
-             va_list ap);
+             va_list ap) __attribute__((format(printf, 3, 0)));
 
 #define tw_trace(mod, ...) tw_log(TW_LOG_TRACE, mod, __VA_ARGS__)
 #define tw_debug(mod, ...) tw_log(TW_LOG_DEBUG, mod, __VA_ARGS__)

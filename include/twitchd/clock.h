@@ -1,0 +1,23 @@
+/* twitchd: monotonic time.
+ *
+ * The one place that reads the clock for timers, rate limits and backoff.
+ * Everything else takes the time as a uint64_t count of milliseconds passed
+ * in by the caller, so that tests can drive time by hand.
+ */
+#ifndef TWITCHD_CLOCK_H
+#define TWITCHD_CLOCK_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Milliseconds on a monotonic clock (uv_hrtime(): not wall time, never jumps
+ * back when the system clock is set, starts at an arbitrary point). */
+uint64_t tw_now_ms(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
