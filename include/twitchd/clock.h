@@ -17,6 +17,12 @@ extern "C" {
  * back when the system clock is set, starts at an arbitrary point). */
 uint64_t tw_now_ms(void);
 
+/* Milliseconds since the Unix epoch on the system clock (may jump). Only for
+ * converting absolute times that servers send, such as Helix's
+ * Ratelimit-Reset (epoch seconds), into a delay from now; never for
+ * measuring intervals. */
+uint64_t tw_wall_ms(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -23,6 +23,12 @@
  * whole with TW_EFULL and nothing is queued: no byte is ever dropped
  * silently. on_drain tells when the queue has emptied. Writes made before the
  * connection is up are queued and sent once it is.
+ *
+ * Signals. Writing to a connection the peer closed raises SIGPIPE, which
+ * kills a process by default and which libuv does not mask. The first
+ * tw_stream_new() or tw_listener_new() therefore sets SIGPIPE to ignored
+ * when it is still at its default (a handler the program installed is left
+ * alone); the failure then arrives as TW_ECLOSED.
  */
 #ifndef TWITCHD_STREAM_H
 #define TWITCHD_STREAM_H

@@ -81,6 +81,7 @@ int tw_listener_new(uv_loop_t *loop, const char *ip, uint16_t port,
   if (uv_ip4_addr(ip, port, (struct sockaddr_in *)&ss) != 0 &&
       uv_ip6_addr(ip, port, (struct sockaddr_in6 *)&ss) != 0)
     return TW_EINVAL;
+  tw__net_ignore_sigpipe();
   l = calloc(1, sizeof(*l));
   if (!l)
     return TW_ENOMEM;

@@ -30,6 +30,10 @@ uv_tcp_t *tw__stream_tcp(tw_stream_t *s);
 void tw__stream_start_accepted(tw_stream_t *s);
 /* Non-zero when the owner set at least one callback. */
 int tw__stream_has_callbacks(const tw_stream_t *s);
+/* Sets SIGPIPE to ignored once per process, unless the application
+ * installed its own handler (see stream.h). */
+void tw__net_ignore_sigpipe(void);
+
 /* The loop a stream runs on. */
 uv_loop_t *tw__stream_loop(const tw_stream_t *s);
 /* The SSL object of a TLS stream, else NULL (tests poke TLS internals). */

@@ -18,6 +18,7 @@
  * the stream from anywhere.
  */
 #include <arpa/inet.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,7 +97,8 @@ struct tw_stream {
   unsigned timeout_ms;
   char host[TW_MAX_HOST + 1];
   char verify_host[TW_MAX_HOST + 1];
-  char cur_ip[64]; /* address being tried, for error details */
+  char cur_ip[64];             /* address being tried, for details */
+  char name[TW_MAX_HOST + 16]; /* "host:port" or the peer, for logs */
   char detail[TW_MAX_STREAM_DETAIL];
   char rbuf[TW_STREAM_READ_CHUNK];
   char pbuf[TW_STREAM_TLS_READ_CHUNK];
@@ -194,8 +196,7 @@ static void fail(tw_stream_t *s, int err, const char *detail) {
   s->last_err = err;
   if (detail != s->detail)
     tw__strlcpy(s->detail, detail, sizeof(s->detail));
-  tw_debug(MOD, "stream %s:%u: %s (%s)", s->host, (unsigned)s->port,
-           tw_err_name(err), s->detail);
+  tw_debug(MOD, "stream %s: %s (%s)", s->name, tw_err_name(err), s->detail);
   if (s->cb.on_error)
     s->cb.on_error(s, err, s->detail, s->ud);
   if (s->state == ST_CLOSING)
@@ -209,13 +210,15 @@ static void fail(tw_stream_t *s, int err, const char *detail) {
 static void failf(tw_stream_t *s, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void failf(tw_stream_t *s, int err, const char *fmt, ...) {
+  char d[TW_MAX_STREAM_DETAIL];
   va_list ap;
-  if (s->state == ST_CLOSING || s->failed)
+  if (s->state == ST_CLOSING)
     return;
+  /* A local buffer: the detail already reported must not change. */
   va_start(ap, fmt);
-  vsnprintf(s->detail, sizeof(s->detail), fmt, ap);
+  vsnprintf(d, sizeof(d), fmt, ap);
   va_end(ap);
-  fail(s, err, s->detail);
+  fail(s, err, d);
 }
 
 static int map_uv_err(int uverr) {
@@ -654,8 +657,27 @@ static void on_resolved(uv_getaddrinfo_t *req, int status,
 
 /* ---- public API ---- */
 
+void tw__net_ignore_sigpipe(void) {
+  static int done;
+  struct sigaction sa;
+  if (done)
+    return;
+  done = 1;
+  /* A write to a socket the peer has closed raises SIGPIPE, whose default
+   * action kills the process; libuv does not mask it. The error is handled
+   * through EPIPE instead. A handler the application installed is kept. */
+  if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) {
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = SIG_IGN;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGPIPE, &sa, NULL);
+  }
+}
+
 static int stream_alloc(uv_loop_t *loop, tw_stream_t **out) {
-  tw_stream_t *s = calloc(1, sizeof(*s));
+  tw_stream_t *s;
+  tw__net_ignore_sigpipe();
+  s = calloc(1, sizeof(*s));
   if (!s)
     return TW_ENOMEM;
   s->loop = loop;
@@ -723,6 +745,7 @@ int tw_stream_connect(tw_stream_t *s, const char *host, uint16_t port,
   tw__strlcpy(s->host, host, sizeof(s->host));
   tw__strlcpy(s->verify_host, vh, sizeof(s->verify_host));
   s->port = port;
+  snprintf(s->name, sizeof(s->name), "%s:%u", host, (unsigned)port);
   s->timeout_ms = opts && opts->timeout_ms ? opts->timeout_ms
                                            : TW_STREAM_CONNECT_TIMEOUT_MS;
 
@@ -891,6 +914,7 @@ int tw__stream_new_accepted(uv_loop_t *loop, SSL_CTX *server,
   s->state = ST_CONNECTING;
   s->timeout_ms = TW_STREAM_ACCEPT_TIMEOUT_MS;
   tw__strlcpy(s->host, "client", sizeof(s->host));
+  tw__strlcpy(s->name, "accepted", sizeof(s->name));
   s->tcp = new_tcp(s);
   if (!s->tcp || (server && tls_setup(s, server, 1) != 0)) {
     begin_close(s);
@@ -921,8 +945,10 @@ void tw__stream_start_accepted(tw_stream_t *s) {
   if (s->state != ST_CONNECTING)
     return; /* the owner closed it from on_accept */
   s->tcp->connected = 1;
-  if (tw_stream_peer(s, peer, sizeof(peer)) == 0)
+  if (tw_stream_peer(s, peer, sizeof(peer)) == 0) {
     tw__strlcpy(s->host, peer, sizeof(s->host));
+    snprintf(s->name, sizeof(s->name), "from %s", peer);
+  }
   uv_tcp_nodelay(&s->tcp->h, 1);
   if (start_reading(s) != 0)
     return;

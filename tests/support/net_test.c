@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "twitchd/error.h"
+#include "twitchd/log.h"
 #include "twitchd/tls.h"
 
 #include "net_test.h"
@@ -109,4 +110,11 @@ int tw_test_loop_finish(uv_loop_t *loop) {
   if (r != 0)
     uv_walk(loop, print_handle, NULL);
   return r;
+}
+
+void tw_test_log_from_env(void) {
+  const char *v = getenv("TW_TEST_LOG");
+  tw_log_level_t level;
+  if (v && tw_log_level_parse(v, &level) == 0)
+    tw_log_set_level(level);
 }

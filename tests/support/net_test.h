@@ -30,6 +30,10 @@ int tw_test_pki_make(tw_test_pki_t *pki, int days);
 /* Removes the files written by tw_test_pki_make() and the directory. */
 void tw_test_pki_remove(const tw_test_pki_t *pki);
 
+/* Sets the log level from $TW_TEST_LOG ("debug", "trace"...) when set, so
+ * a failing test can be rerun with the library's own account. */
+void tw_test_log_from_env(void);
+
 /* Runs `loop` until done(arg) returns non-zero or `timeout_ms` passes.
  * Returns 1 when the condition held, 0 on timeout. */
 int tw_test_run_until(uv_loop_t *loop, int (*done)(void *arg), void *arg,

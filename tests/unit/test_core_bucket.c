@@ -176,6 +176,10 @@ static void test_clock(void **state) {
   uint64_t a = tw_now_ms();
   uint64_t b = tw_now_ms();
   assert_true(b >= a);
+  /* Wall time is after 2020-01-01 and in milliseconds, not seconds. */
+  uint64_t w = tw_wall_ms();
+  assert_true(w > 1577836800000ull);
+  assert_true(w < 4102444800000ull); /* 2100-01-01 */
 }
 
 int main(void) {

@@ -854,6 +854,57 @@ static void test_adopt(void **state) {
   fx_done(&fx);
 }
 
+/* An idle connection is closed by MHD's own timeout: nothing happens on any
+ * fd, so only the uv timer armed from MHD_get_timeout() can make MHD notice.
+ */
+typedef struct {
+  uv_tcp_t tcp;
+  uv_connect_t req;
+  int eof;
+} idle_t;
+
+static void idle_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+  (void)buf;
+  idle_t *id = s->data;
+  if (n < 0) {
+    id->eof = 1;
+    uv_read_stop(s);
+  }
+}
+
+static void idle_connected(uv_connect_t *req, int status) {
+  assert_int_equal(status, 0);
+  uv_read_start(req->handle, silent_alloc, idle_read);
+}
+
+static void test_mhd_idle_timeout(void **state) {
+  (void)state;
+  fx_t fx;
+  fx_init(&fx);
+  tw_uvmhd_opts_t o = {0};
+  o.handler = handler;
+  o.handler_cls = &fx;
+  o.connection_timeout_s = 1;
+  tw_uvmhd_t *u = NULL;
+  assert_int_equal(tw_uvmhd_start(&fx.loop, &o, &u), 0);
+  idle_t id = {0};
+  uv_tcp_init(&fx.loop, &id.tcp);
+  id.tcp.data = &id;
+  struct sockaddr_in sa;
+  uv_ip4_addr("127.0.0.1", tw_uvmhd_port(u), &sa);
+  assert_int_equal(
+      uv_tcp_connect(&id.req, &id.tcp, (struct sockaddr *)&sa, idle_connected),
+      0);
+  run_until(&fx, &id.eof, 1);
+  uv_close((uv_handle_t *)&id.tcp, NULL);
+  int closed = 0;
+  tw_uvmhd_close(u, on_mhd_closed, &fx);
+  closed = fx.mhd_closed;
+  run_until(&fx, &fx.mhd_closed, closed + 1);
+  fx.mhd_closed = 0;
+  fx_done(&fx);
+}
+
 int main(void) {
   /* The adapters log through tw_log; keep test output quiet but visible. */
   tw_log_set_level(TW_LOG_WARN);
@@ -872,6 +923,7 @@ int main(void) {
       cmocka_unit_test(test_close_before_run),
       cmocka_unit_test(test_mhd_close_from_handler),
       cmocka_unit_test(test_adopt),
+      cmocka_unit_test(test_mhd_idle_timeout),
   };
   curl_global_init(CURL_GLOBAL_DEFAULT);
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
