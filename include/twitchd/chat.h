@@ -28,7 +28,9 @@
  *    there, and only then drops the old one: no line is lost in between, and
  *    lines both connections received are delivered once (deduplicated by
  *    message id, or by a key built from the tags for CLEARCHAT and CLEARMSG,
- *    in a set bounded by TW_MAX_CHAT_DEDUPE).
+ *    in a set bounded by TW_MAX_CHAT_DEDUPE). The old connection is read for
+ *    reconnect_linger_ms more after the new one took over, since lines the
+ *    server wrote to it before may not have been read yet.
  *  - Any other loss reconnects after an exponential backoff with full jitter
  *    (backoff_base_ms doubling up to backoff_cap_ms), reset only after a
  *    connection stayed up backoff_healthy_ms: never a hot loop.
@@ -221,19 +223,21 @@ typedef struct {
    * greeting users would greet the bot. */
   bool deliver_own_membership;
 
-  uint32_t login_timeout_ms;   /* connect + login (20000) */
-  uint32_t ping_idle_ms;       /* silence before our own PING (60000) */
-  uint32_t pong_timeout_ms;    /* silence after it before giving up (10000) */
-  uint32_t join_timeout_ms;    /* JOIN to ROOMSTATE (10000) */
-  uint32_t join_attempts;      /* tries per channel before giving up (3) */
-  uint32_t join_max;           /* JOINs per window, per account (20) */
-  uint32_t join_window_ms;     /* that window, with margin (11000) */
-  uint32_t backoff_base_ms;    /* first reconnect delay bound (1000) */
-  uint32_t backoff_cap_ms;     /* largest reconnect delay (120000) */
-  uint32_t backoff_healthy_ms; /* uptime that resets the backoff (60000) */
-  uint32_t auth_max_failures;  /* refused logins in a row before stopping
-                                  (3) */
-  uint32_t dedupe_grace_ms;    /* dedupe kept after a handover (10000) */
+  uint32_t login_timeout_ms;    /* connect + login (20000) */
+  uint32_t ping_idle_ms;        /* silence before our own PING (60000) */
+  uint32_t pong_timeout_ms;     /* silence after it before giving up (10000) */
+  uint32_t join_timeout_ms;     /* JOIN to ROOMSTATE (10000) */
+  uint32_t join_attempts;       /* tries per channel before giving up (3) */
+  uint32_t join_max;            /* JOINs per window, per account (20) */
+  uint32_t join_window_ms;      /* that window, with margin (11000) */
+  uint32_t backoff_base_ms;     /* first reconnect delay bound (1000) */
+  uint32_t backoff_cap_ms;      /* largest reconnect delay (120000) */
+  uint32_t backoff_healthy_ms;  /* uptime that resets the backoff (60000) */
+  uint32_t auth_max_failures;   /* refused logins in a row before stopping
+                                   (3) */
+  uint32_t reconnect_linger_ms; /* the old connection is still read this
+                                   long after a handover (2000) */
+  uint32_t dedupe_grace_ms;     /* dedupe kept after that (10000) */
 
   /* Sending limits (see src/twitch/chat_queue.h; defaults are Twitch's for
    * a regular account, with margins). Tests shorten them. */

@@ -42,7 +42,9 @@ typedef struct {
   uint64_t ping_sent_ms;
   bool ping_out; /* our PING waits for an answer */
   bool got_001, got_gus, got_376, caps_nak;
-  bool moving; /* the server sent RECONNECT */
+  bool moving;   /* the server sent RECONNECT */
+  bool draining; /* replaced after a handover: read until drain_ms */
+  uint64_t drain_ms;
 } conn_t;
 
 typedef enum { J_NONE = 0, J_SENT, J_JOINED, J_FAILED } join_state_t;
@@ -256,6 +258,7 @@ void tw_chat_opts_default(tw_chat_opts_t *o) {
   o->backoff_healthy_ms = 60000;
   o->auth_max_failures = 3;
   o->dedupe_grace_ms = 10000;
+  o->reconnect_linger_ms = 2000;
   o->send_window_ms = q.window_ms;
   o->send_normal_max = q.normal_max;
   o->send_privileged_max = q.privileged_max;
@@ -506,7 +509,17 @@ static void plan_open(tw_chat_session_t *s) {
     }
     return;
   }
-  if (s->conns[s->primary].moving && secondary_of(s) < 0 &&
+  sec = secondary_of(s);
+  if (s->conns[s->primary].moving && sec >= 0 && s->conns[sec].draining &&
+      s->now >= s->secondary_open_ms) {
+    /* Asked to move again while the previous old connection still
+     * lingers: it has had its chance; two connections at most. */
+    drop_slot(s, sec);
+    if (s->stopped)
+      return;
+    sec = -1;
+  }
+  if (s->conns[s->primary].moving && sec < 0 &&
       s->now >= s->secondary_open_ms) {
     int slot = 1 - s->primary;
     s->dedupe_on = true;
@@ -524,11 +537,36 @@ static void lose_conn(tw_chat_session_t *s, int slot, int err,
   int other;
   uint64_t delay;
 
+  bool was_draining = s->conns[slot].draining;
+
   drop_slot(s, slot);
   other = secondary_of(s);
   if (s->stopped)
     return;
+  if (was_draining) {
+    /* The old connection of a handover went (the server closes it after
+     * RECONNECT): expected, and the new one already serves. */
+    s->dedupe_until = add_sat(s->now, s->o.dedupe_grace_ms);
+    return;
+  }
   if (was_primary) {
+    if (other >= 0 && s->conns[other].draining) {
+      /* The new connection died while the old one was lingering: the old
+       * one serves again, and the move starts over after the backoff. */
+      conn_t *o = &s->conns[other];
+      o->draining = false;
+      o->last_rx_ms = s->now;
+      s->primary = other;
+      delay = tw_backoff_next(&s->backoff, s->now);
+      s->secondary_open_ms = add_sat(s->now, delay);
+      s->joins_dirty = s->send_dirty = true;
+      set_detail(s,
+                 "%s; the previous connection serves until a new one "
+                 "takes over",
+                 why);
+      emit_status(s, TW_CHAT_STATUS_DISCONNECTED, err, NULL, s->detail, delay);
+      return;
+    }
     if (other >= 0) {
       /* The old connection went before the handover finished: the new one
        * carries on alone, still deduplicating what both may have seen. */
@@ -653,7 +691,7 @@ static void pump_joins(tw_chat_session_t *s) {
   uint64_t deadline = UINT64_MAX;
   s->joins_dirty = false;
   for (int slot = 0; slot < NSLOTS; slot++) {
-    if (s->conns[slot].state != C_READY)
+    if (s->conns[slot].state != C_READY || s->conns[slot].draining)
       continue;
     for (size_t i = 0; i < s->nchans && !s->stopped; i++) {
       chan_t *c = s->chans[i];
@@ -747,7 +785,8 @@ static void pump_send(tw_chat_session_t *s) {
 static void check_handover(tw_chat_session_t *s) {
   int sec = secondary_of(s);
   int pri = s->primary;
-  if (pri < 0 || sec < 0 || s->conns[sec].state != C_READY)
+  if (pri < 0 || sec < 0 || s->conns[sec].state != C_READY ||
+      s->conns[sec].draining)
     return;
   for (size_t i = 0; i < s->nchans; i++) {
     const chan_t *c = s->chans[i];
@@ -755,10 +794,23 @@ static void check_handover(tw_chat_session_t *s) {
         c->slot[sec].state != J_FAILED)
       return;
   }
-  drop_slot(s, pri);
+  /* The new connection serves from now on. The old one is read a little
+   * longer: lines the server wrote to it before the new one joined may
+   * still be unread (both sockets can be ready at once, the new one read
+   * first), and closing now would lose them. Deduplication covers what both
+   * bring. */
   s->primary = sec;
-  s->dedupe_until = add_sat(s->now, s->o.dedupe_grace_ms);
   s->send_dirty = true;
+  s->joins_dirty = true;
+  if (s->o.reconnect_linger_ms == 0) {
+    drop_slot(s, pri);
+    s->primary = sec;
+    s->dedupe_until = add_sat(s->now, s->o.dedupe_grace_ms);
+  } else {
+    s->conns[pri].draining = true;
+    s->conns[pri].drain_ms = add_sat(s->now, s->o.reconnect_linger_ms);
+    s->conns[pri].ping_out = false;
+  }
   tw_info(MOD, "RECONNECT handover complete: the new connection took over");
   emit_status(s, TW_CHAT_STATUS_HANDOVER, 0, NULL,
               "the new connection took over", UINT64_MAX);
@@ -1104,6 +1156,10 @@ static bool source_ok(const tw_chat_session_t *s, int slot,
   const chan_t *c;
   if (sec < 0)
     return true;
+  /* After the handover the new connection is the source; the old one only
+   * brings keyed lines, deduplicated. */
+  if (s->conns[sec].draining)
+    return slot == s->primary;
   c = find_chan_view(s, channel);
   if (!c)
     return slot == s->primary;
@@ -1458,6 +1514,8 @@ static void on_reconnect(tw_chat_session_t *s, int slot) {
   conn_t *c = &s->conns[slot];
   uint64_t delay = 0;
 
+  if (c->draining)
+    return; /* already being replaced */
   if (slot != s->primary) {
     /* The new connection is told to move too: start it again. */
     lose_conn(s, slot, TW_ECLOSED, "RECONNECT on the new connection");
@@ -1601,14 +1659,16 @@ uint64_t tw_chat_session_deadline(const tw_chat_session_t *s) {
   if (!s->waiting_token) {
     if (s->primary < 0)
       d = min_u64(d, s->next_open_ms);
-    else if (s->conns[s->primary].moving && sec < 0)
+    else if (s->conns[s->primary].moving && (sec < 0 || s->conns[sec].draining))
       d = min_u64(d, s->secondary_open_ms);
   }
   for (int i = 0; i < NSLOTS; i++) {
     const conn_t *c = &s->conns[i];
     if (c->id == 0)
       continue;
-    if (c->state != C_READY)
+    if (c->draining)
+      d = min_u64(d, c->drain_ms);
+    else if (c->state != C_READY)
       d = min_u64(d, add_sat(c->opened_ms, s->o.login_timeout_ms));
     else if (c->ping_out)
       d = min_u64(d, add_sat(c->ping_sent_ms, s->o.pong_timeout_ms));
@@ -1635,7 +1695,12 @@ void tw_chat_session_tick(tw_chat_session_t *s, uint64_t now_ms) {
     conn_t *c = &s->conns[i];
     if (c->id == 0)
       continue;
-    if (c->state != C_READY) {
+    if (c->draining) {
+      if (s->now >= c->drain_ms) {
+        drop_slot(s, i);
+        s->dedupe_until = add_sat(s->now, s->o.dedupe_grace_ms);
+      }
+    } else if (c->state != C_READY) {
       if (s->now >= add_sat(c->opened_ms, s->o.login_timeout_ms))
         lose_conn(s, i, TW_ETIMEDOUT,
                   c->state == C_CONNECTING ? "connecting timed out"

@@ -928,7 +928,7 @@ static void test_reconnect_overlap_no_loss_no_dup(void **state) {
   h_t *h;
   uint64_t a, b;
   tw_chat_stats_t st;
-  const char *expect[] = {"m1", "m2", "m3", "m4", "m5", "m6"};
+  const char *expect[] = {"m1", "m2", "m3", "m4", "m5", "m6", "m7"};
   size_t nmsg = 0;
   (void)state;
   h_opts(&o);
@@ -972,41 +972,106 @@ static void test_reconnect_overlap_no_loss_no_dup(void **state) {
   /* A room notice on B is not reported twice. */
   h_feed(h, b, "@msg-id=slow_on :tmi.twitch.tv NOTICE #alpha :Slow mode.");
   assert_int_equal(h->nno, 0);
-  /* B confirms #beta: handover, A is dropped. */
+  /* B confirms #beta: handover. B serves from now on; A is still read for
+   * the linger time, since it may hold lines the server wrote before B
+   * joined. */
   h_join_reply(h, b, "beta", NULL);
-  assert_true(h_was_closed(h, a));
   assert_int_equal(h_count_status(h, TW_CHAT_STATUS_HANDOVER), 1);
-  /* A's last lines (had they been read) and B's late copies are not
-   * delivered twice. */
-  assert_int_equal(h_feed(h, a, h_privmsg("beta", "u", "id-6", "lost?")),
-                   TW_ENOTFOUND);
+  assert_false(h_was_closed(h, a));
+  h_feed(h, a, h_privmsg("beta", "u", "id-6", "m6"));  /* only A had it */
   h_feed(h, b, h_privmsg("alpha", "u", "id-4", "m4")); /* dup of A's */
   h_feed(h, b, h_privmsg("beta", "u", "id-5", "m5"));  /* dup of A's */
-  h_feed(h, b, h_privmsg("beta", "u", "id-6", "m6"));
+  h_feed(h, b, h_privmsg("beta", "u", "id-6", "m6"));  /* dup of A's */
+  h_feed(h, b, h_privmsg("beta", "u", "id-7", "m7"));
+  h_feed(h, a, h_privmsg("beta", "u", "id-7", "m7")); /* dup of B's */
+  /* Membership now comes from B only. */
+  h_feed(h, a, ":late!late@late.tmi.twitch.tv JOIN #beta");
+  h_feed(h, b, ":late!late@late.tmi.twitch.tv JOIN #beta");
+  /* A's notices are not the bot's any more. */
+  h_feed(h, a, "@msg-id=slow_off :tmi.twitch.tv NOTICE #alpha :Slow off.");
+  assert_int_equal(h->nno, 0);
   /* Sending now goes through B. */
   h_advance(h, 1200);
   assert_int_equal(
       tw_chat_session_say(h->s, "beta", "after", NULL, false, h->now), 0);
   assert_int_equal(h_count_pending(h, b, "PRIVMSG #beta :after"), 1);
+  assert_int_equal(h_count_pending(h, a, "PRIVMSG #beta"), 0);
+  /* A is answered while it lingers, then closed. */
+  h_feed(h, a, "PING :tmi.twitch.tv");
+  assert_int_equal(h_count_pending(h, a, "PONG :tmi.twitch.tv"), 1);
+  h_advance(h, o.reconnect_linger_ms - 1201);
+  assert_false(h_was_closed(h, a));
+  h_advance(h, 1);
+  assert_true(h_was_closed(h, a));
+  assert_int_equal(h_count_status(h, TW_CHAT_STATUS_DISCONNECTED), 0);
+  assert_int_equal(h->nopened, 2);
 
   for (size_t i = 0; i < h->nev; i++) {
     if (h->ev[i]->kind != TW_EVENT_MESSAGE)
       continue;
-    assert_true(nmsg < 6);
+    assert_true(nmsg < 7);
     assert_string_equal(ev_text(h->ev[i]), expect[nmsg]);
     nmsg++;
   }
-  assert_int_equal(nmsg, 6);
-  assert_int_equal(h_count_kind(h, TW_EVENT_JOIN_ROOM), 2);
+  assert_int_equal(nmsg, 7);
+  assert_int_equal(h_count_kind(h, TW_EVENT_JOIN_ROOM), 3);
   h_stats(h, &st);
-  assert_int_equal(st.duplicates_dropped, 4);
+  assert_int_equal(st.duplicates_dropped, 6);
   assert_int_equal(st.server_reconnects, 1);
   assert_int_equal(st.reconnects, 1);
   /* After the grace period the dedupe set is gone: Twitch never repeats an
    * id, and keeping it would cost every line. */
-  h_advance(h, 5000);
-  h_feed(h, b, h_privmsg("beta", "u", "id-6", "m6 again"));
+  h_advance(h, 4999);
+  h_feed(h, b, h_privmsg("beta", "u", "id-7", "m7 again"));
   assert_int_equal(h_count_kind(h, TW_EVENT_MESSAGE), 7);
+  h_advance(h, 1);
+  h_feed(h, b, h_privmsg("beta", "u", "id-7", "m7 again"));
+  assert_int_equal(h_count_kind(h, TW_EVENT_MESSAGE), 8);
+  h_free(h);
+}
+
+static void test_reconnect_linger_zero_and_second_move(void **state) {
+  tw_chat_opts_t o;
+  h_t *h;
+  uint64_t a, b, c;
+  (void)state;
+  h_opts(&o);
+  o.channels = CH1;
+  o.nchannels = 1;
+  o.reconnect_linger_ms = 0;
+  h = h_ready(&o);
+  a = h_last_open(h);
+  h_advance(h, o.backoff_healthy_ms);
+  h_feed(h, a, "PING :x");
+  h_feed(h, a, ":tmi.twitch.tv RECONNECT");
+  b = h_last_open(h);
+  h_login(h, b);
+  h_join_reply(h, b, "chan", NULL);
+  /* No linger: A goes at the handover. */
+  assert_true(h_was_closed(h, a));
+  h_free(h);
+
+  /* With a linger, a second RECONNECT during it drops the lingering
+   * connection for the new one (two connections at most). */
+  h_opts(&o);
+  o.channels = CH1;
+  o.nchannels = 1;
+  o.reconnect_linger_ms = 5000;
+  h = h_ready(&o);
+  a = h_last_open(h);
+  h_advance(h, o.backoff_healthy_ms);
+  h_feed(h, a, "PING :x");
+  h_feed(h, a, ":tmi.twitch.tv RECONNECT");
+  b = h_last_open(h);
+  h_login(h, b);
+  h_join_reply(h, b, "chan", NULL);
+  assert_false(h_was_closed(h, a));
+  h_feed(h, b, ":tmi.twitch.tv RECONNECT"); /* B is new: backoff */
+  h_advance(h, h_last_status(h, TW_CHAT_STATUS_RECONNECT)->retry_in);
+  assert_true(h_was_closed(h, a));
+  c = h_last_open(h);
+  assert_true(c != b && c != a);
+  assert_int_equal(h->nopened, 3);
   h_free(h);
 }
 
@@ -1056,7 +1121,10 @@ static void test_reconnect_loop_backs_off(void **state) {
   assert_int_equal(h->nopened, 2);
   b = h_last_open(h);
   h_login(h, b);
-  assert_true(h_was_closed(h, a)); /* no channels: handover at login */
+  /* No channels: the handover is at the login; A lingers, then goes. */
+  assert_int_equal(h_count_status(h, TW_CHAT_STATUS_HANDOVER), 1);
+  h_advance(h, o.reconnect_linger_ms);
+  assert_true(h_was_closed(h, a));
   /* Again at once: the wait doubles. */
   h_feed(h, b, ":tmi.twitch.tv RECONNECT");
   assert_int_equal(h_last_status(h, TW_CHAT_STATUS_RECONNECT)->retry_in, 2000);
@@ -1091,6 +1159,7 @@ static void test_reconnect_new_connection_fails(void **state) {
   assert_true(b2 != b);
   h_login(h, b2);
   h_join_reply(h, b2, "chan", NULL);
+  h_advance(h, o.reconnect_linger_ms);
   assert_true(h_was_closed(h, a));
   h_free(h);
 }
@@ -1142,6 +1211,46 @@ static void test_reconnect_overlap_moderation_dedupe(void **state) {
   h_free(h);
 }
 
+static void test_new_dies_while_old_lingers(void **state) {
+  tw_chat_opts_t o;
+  h_t *h;
+  uint64_t a, b, c;
+  (void)state;
+  h_opts(&o);
+  o.channels = CH1;
+  o.nchannels = 1;
+  h = h_ready(&o);
+  a = h_last_open(h);
+  h_advance(h, o.backoff_healthy_ms);
+  h_feed(h, a, "PING :x");
+  h_feed(h, a, ":tmi.twitch.tv RECONNECT");
+  b = h_last_open(h);
+  h_login(h, b);
+  h_join_reply(h, b, "chan", NULL);
+  assert_int_equal(h_count_status(h, TW_CHAT_STATUS_HANDOVER), 1);
+  /* B dies during A's linger: A serves again (sending included) and a new
+   * move starts after the backoff. */
+  tw_chat_session_conn_closed(h->s, b, TW_ECLOSED, h->now);
+  assert_false(h_was_closed(h, a));
+  assert_true(tw_chat_session_is_ready(h->s));
+  assert_true(tw_chat_session_is_joined(h->s, "chan"));
+  h_take(h, a);
+  assert_int_equal(
+      tw_chat_session_say(h->s, "chan", "still here", NULL, false, h->now), 0);
+  assert_int_equal(h_count_pending(h, a, "PRIVMSG #chan :still here"), 1);
+  h_feed(h, a, ":someone!someone@someone.tmi.twitch.tv JOIN #chan");
+  assert_int_equal(h_count_kind(h, TW_EVENT_JOIN_ROOM), 1);
+  /* Not closed when the old linger time passes. */
+  h_advance(h, o.reconnect_linger_ms);
+  assert_false(h_was_closed(h, a));
+  assert_int_equal(h->nopened, 3);
+  c = h_last_open(h);
+  h_login(h, c);
+  h_join_reply(h, c, "chan", NULL);
+  assert_int_equal(h_count_status(h, TW_CHAT_STATUS_HANDOVER), 2);
+  h_free(h);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_login_bytes_in_order),
@@ -1169,6 +1278,8 @@ int main(void) {
       cmocka_unit_test(test_malformed_lines_skipped_and_counted),
       cmocka_unit_test(test_reconnect_overlap_no_loss_no_dup),
       cmocka_unit_test(test_reconnect_overlap_moderation_dedupe),
+      cmocka_unit_test(test_reconnect_linger_zero_and_second_move),
+      cmocka_unit_test(test_new_dies_while_old_lingers),
       cmocka_unit_test(test_reconnect_old_closes_first),
       cmocka_unit_test(test_reconnect_loop_backs_off),
       cmocka_unit_test(test_reconnect_new_connection_fails),
