@@ -1,0 +1,539 @@
+/* twitchd: the Twitch simulator, chat server side.
+ *
+ * The simulator speaks Twitch's side of chat ("TMI") on 127.0.0.1 so that
+ * the bot, its tests and people writing skills never need the real service:
+ * plain IRC (irc://), IRC over TLS (ircs://), IRC over secure WebSocket
+ * (wss://), with the login sequence, capabilities, JOIN replies, tags,
+ * USERSTATE instead of an echo, keepalive PINGs and Twitch's send limits
+ * (docs/twitch-protocol.md, section 4; docs/simulator.md for what the
+ * simulator decides where Twitch does not document its behaviour).
+ *
+ * A tw_sim_t runs on a libuv loop. It is driven either in-process through
+ * the functions below (tests, `twitchd run --sim`) or over its control
+ * interface, a small HTTP+JSON server on 127.0.0.1 (`twitchd sim`, shell
+ * integration tests); both offer the same operations: users, tokens, rooms
+ * and roles; lines injected into a room or a connection; PING, RECONNECT,
+ * abrupt drops and stalls; every line each client sent, in order; counters;
+ * and floods of many lines for benchmarks.
+ *
+ * Connections are named by an id (uint64_t, from 1, never reused within one
+ * simulator); 0 in a "conn" argument means "all connections".
+ *
+ * Everything runs on the loop's thread; no function may be called from
+ * another thread. Strings given to the simulator are copied unless a
+ * comment says otherwise; strings it hands out are borrowed for the duration
+ * of the call or callback they appear in.
+ */
+#ifndef TWITCHD_SIM_H
+#define TWITCHD_SIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- caps and defaults -------------------------------------------------- */
+
+/* Default and ceiling of simultaneous chat connections; one more is closed
+ * at once and counted (conns_refused). */
+#define TW_SIM_MAX_CONNS 256
+#define TW_SIM_MAX_CONNS_LIMIT 65536
+/* Default cap of the bytes queued for one client. A client that lets more
+ * pile up (it reads too slowly, or is stalled) is disconnected and counted
+ * (slow_disconnects) rather than buffered without bound. The transport's own
+ * queue (TW_MAX_STREAM_WQUEUE) comes on top. */
+#define TW_SIM_MAX_OUTPUT (4u * 1024u * 1024u)
+/* Longest line accepted from a client, without its terminator. Longer lines
+ * are discarded and counted (lines_too_long); the connection stays. */
+#define TW_SIM_MAX_IN_LINE 8192
+/* Rooms one connection may be joined to at once (Twitch: 100 per account,
+ * not counting rooms where it is broadcaster or moderator; the simulator
+ * applies the cap to every room). Further JOINs are dropped and counted. */
+#define TW_SIM_MAX_CONN_ROOMS 100
+/* Users, tokens and rooms the simulator knows. */
+#define TW_SIM_MAX_USERS 100000
+#define TW_SIM_MAX_TOKENS 100000
+#define TW_SIM_MAX_ROOMS 10000
+/* Messages remembered per room, so that a reply (@reply-parent-msg-id) can
+ * be given its reply-parent-* tags. */
+#define TW_SIM_ROOM_HISTORY 1024
+/* Lines kept for read-back (every line every client sent); the oldest are
+ * evicted first and counted (record_evicted). */
+#define TW_SIM_MAX_RECORD_LINES 200000
+#define TW_SIM_MAX_RECORD_BYTES (64u * 1024u * 1024u)
+/* Bytes of source lines one flood may hold. */
+#define TW_SIM_MAX_FLOOD_BYTES (64u * 1024u * 1024u)
+/* A flood writes more only while every receiving client has fewer than this
+ * many bytes queued, so that it goes as fast as the slowest receiver reads
+ * instead of disconnecting it. */
+#define TW_SIM_FLOOD_WATERMARK (256u * 1024u)
+/* Longest login (Twitch: 25), nick (anonymous justinfan names), token,
+ * display name, user or room id, in bytes. */
+#define TW_SIM_MAX_LOGIN 25
+#define TW_SIM_MAX_NICK 64
+#define TW_SIM_MAX_TOKEN 256
+#define TW_SIM_MAX_DISPLAY 64
+#define TW_SIM_MAX_ID 32
+/* Highest per-window message limit accepted in the options. */
+#define TW_SIM_MAX_RATE_LIMIT 10000
+/* A message id: a UUID, 36 characters plus NUL. */
+#define TW_SIM_MSG_ID_SIZE 37
+
+/* For the *_ms options below: "never" / "no limit". 0 means "the default". */
+#define TW_SIM_OFF UINT32_MAX
+
+/* ---- options ------------------------------------------------------------ */
+
+/* Chat behaviour. All-zero gives Twitch's documented values. */
+typedef struct {
+  unsigned max_conns; /* 0: TW_SIM_MAX_CONNS */
+  size_t max_output;  /* per connection; 0: TW_SIM_MAX_OUTPUT */
+  /* Server keepalive: "PING :tmi.twitch.tv" every ping_interval_ms (0: 5
+   * minutes; TW_SIM_OFF: never), and the connection closed when no PONG
+   * came within pong_timeout_ms (0: 10 s). */
+  uint32_t ping_interval_ms;
+  uint32_t pong_timeout_ms;
+  /* Send limits per account, over a sliding window of rate_window_ms (0: 30
+   * s): rate_limit messages (0: 20), rate_limit_priv where the user is
+   * broadcaster, moderator or VIP of the room (0: 100; the same window
+   * counts every message), rate_limit_verified for verified bots (0: 7500).
+   * Capped at TW_SIM_MAX_RATE_LIMIT. */
+  uint32_t rate_limit;
+  uint32_t rate_limit_priv;
+  uint32_t rate_limit_verified;
+  uint32_t rate_window_ms;
+  /* Minimum time between two messages of a non-privileged user in one room
+   * (0: 1 s; TW_SIM_OFF: none). */
+  uint32_t room_interval_ms;
+  /* The same text again in the same room within dup_window_ms is dropped
+   * with NOTICE msg_duplicate (0: 30 s; TW_SIM_OFF: never). */
+  uint32_t dup_window_ms;
+  /* After a message over the account limit, further non-privileged messages
+   * are dropped for this long (Twitch: "ignored for 1 hour"). 0: no
+   * lockout, only the over-limit messages themselves are dropped. */
+  uint32_t lockout_ms;
+  /* JOIN attempts per account per join_window_ms (0: 20 per 10 s;
+   * TW_SIM_OFF window: no join limit). */
+  uint32_t join_limit;
+  uint32_t join_window_ms;
+  /* Longest message in Unicode code points (0: 500). Longer ones are
+   * dropped and counted, without a NOTICE (Twitch documents nothing). */
+  uint32_t max_msg_chars;
+  /* By default a message dropped by the one-per-second room limit gets
+   * NOTICE msg_ratelimit and one over the account window is dropped
+   * silently; these flip that. */
+  int no_room_rate_notice;
+  int notice_account_ratelimit;
+  /* By default joining any well-formed channel name creates the room; with
+   * this set only rooms added with tw_sim_add_room() exist, and a JOIN for
+   * another one is silently dropped, as Twitch does for channels that do
+   * not exist. */
+  int no_auto_rooms;
+} tw_sim_chat_opts_t;
+
+/* Which listeners tw_sim_start() opens (tw_sim_opts_t.listeners). */
+#define TW_SIM_LISTEN_IRC 0x01u     /* plain IRC, irc:// */
+#define TW_SIM_LISTEN_IRCS 0x02u    /* IRC over TLS, ircs:// */
+#define TW_SIM_LISTEN_WSS 0x04u     /* IRC over WebSocket over TLS, wss:// */
+#define TW_SIM_LISTEN_WS 0x08u      /* plain ws://: answers 301 to wss:// */
+#define TW_SIM_LISTEN_CONTROL 0x10u /* the HTTP control interface */
+#define TW_SIM_LISTEN_ALL 0x1fu
+
+typedef struct {
+  /* IPv4 literal to listen on; NULL: "127.0.0.1". Copied. */
+  const char *host;
+  /* Ports; 0: ephemeral (read them back with tw_sim_port()). */
+  uint16_t irc_port;
+  uint16_t ircs_port;
+  uint16_t wss_port;
+  uint16_t ws_port;
+  uint16_t control_port;
+  /* TW_SIM_LISTEN_* mask; 0: all of them. */
+  unsigned listeners;
+  /* Directory holding cert.pem and key.pem for the TLS listeners. When the
+   * directory has no cert.pem, a test CA and a certificate for localhost,
+   * 127.0.0.1 and ::1 are generated into it (ca.pem, cert.pem, key.pem).
+   * NULL: they are generated into a fresh temporary directory that
+   * tw_sim_close() removes. Copied. */
+  const char *cert_dir;
+  /* WebSocket: send one IRC line per text message instead of batching
+   * several CRLF-separated lines into one (Twitch does both). */
+  int ws_line_per_message;
+  /* Seed of the random message ids; 0: from OpenSSL's RNG. A fixed seed
+   * makes ids reproducible. */
+  uint64_t seed;
+  tw_sim_chat_opts_t chat;
+} tw_sim_opts_t;
+
+/* ---- what the simulator reports ----------------------------------------- */
+
+typedef enum {
+  TW_SIM_ROLE_NONE = 0,
+  TW_SIM_ROLE_VIP,
+  TW_SIM_ROLE_MOD,
+  TW_SIM_ROLE_BROADCASTER /* implied by the room's name; never stored */
+} tw_sim_role_t;
+
+/* How a connection reached the simulator. */
+typedef enum {
+  TW_SIM_TRANSPORT_NONE = 0, /* in-process tests of the core */
+  TW_SIM_TRANSPORT_IRC,
+  TW_SIM_TRANSPORT_IRCS,
+  TW_SIM_TRANSPORT_WSS
+} tw_sim_transport_t;
+
+/* Granted capabilities (bit mask). */
+#define TW_SIM_CAP_TAGS 0x1u
+#define TW_SIM_CAP_COMMANDS 0x2u
+#define TW_SIM_CAP_MEMBERSHIP 0x4u
+
+/* Why a PRIVMSG was not relayed. */
+typedef enum {
+  TW_SIM_DROP_NONE = 0,
+  TW_SIM_DROP_RATELIMIT, /* over the account's messages per window, or
+                            locked out (lockout_ms) */
+  TW_SIM_DROP_ROOM_RATE, /* under one second since the last one here */
+  TW_SIM_DROP_DUPLICATE, /* same text within dup_window_ms */
+  TW_SIM_DROP_TOO_LONG,  /* over max_msg_chars code points */
+  TW_SIM_DROP_ANONYMOUS, /* a justinfan connection cannot send */
+  TW_SIM_DROP_NO_SCOPE,  /* the token has no chat:edit */
+  TW_SIM_DROP_NO_ROOM,   /* no such room, or suspended */
+  TW_SIM_DROP_COMMAND,   /* "/ban" and the like: NOTICE unrecognized_cmd */
+  TW_SIM_DROP_EMPTY,     /* empty or blank text */
+  TW_SIM_DROP_BAD_CHARS  /* not valid UTF-8: NOTICE msg_bad_characters */
+} tw_sim_drop_t;
+
+/* A static name for a drop reason ("ratelimit", "room_rate"...). */
+const char *tw_sim_drop_name(tw_sim_drop_t reason);
+
+/* Simulator-wide counters (since start, or the last reset). */
+typedef struct {
+  uint64_t conns_accepted; /* connections taken in */
+  uint64_t conns_refused;  /* closed at once: max_conns reached */
+  uint64_t conns_open;     /* open now */
+  uint64_t logins;         /* successful logins, anonymous included */
+  uint64_t login_failures; /* bad token, wrong NICK, improper auth */
+  uint64_t lines_in;       /* lines received from clients */
+  uint64_t lines_too_long; /* received lines over TW_SIM_MAX_IN_LINE */
+  uint64_t lines_bad;      /* received lines the IRC parser rejected */
+  uint64_t lines_out;      /* lines queued for clients */
+  uint64_t bytes_out;      /* bytes queued for clients */
+  uint64_t privmsgs;       /* client PRIVMSGs accepted */
+  uint64_t relayed;        /* PRIVMSG lines delivered to other clients */
+  uint64_t dropped_ratelimit;
+  uint64_t dropped_room_rate;
+  uint64_t dropped_duplicate;
+  uint64_t dropped_too_long;
+  uint64_t dropped_anonymous;
+  uint64_t dropped_other; /* no scope, no room, commands, empty, bad UTF-8 */
+  uint64_t joins;         /* rooms joined */
+  uint64_t joins_dropped; /* JOINs over the join limit or the room cap */
+  uint64_t pings_sent;
+  uint64_t ping_timeouts;    /* closed: no PONG in time */
+  uint64_t slow_disconnects; /* closed: output over max_output */
+  uint64_t drops;            /* closed by tw_sim_drop() */
+  uint64_t injected;         /* lines delivered by inject, say and floods */
+  uint64_t flood_lines;      /* flood lines sent (once per room line) */
+  uint64_t record_evicted;   /* read-back lines evicted (over the caps) */
+  uint64_t stalled_bytes;    /* bytes received while stalled (discarded) */
+} tw_sim_counters_t;
+
+/* Per-account counters (the over-limit drops tests read). */
+typedef struct {
+  uint64_t sent; /* messages accepted and relayed */
+  uint64_t dropped_ratelimit;
+  uint64_t dropped_room_rate;
+  uint64_t dropped_duplicate;
+  uint64_t dropped_too_long;
+  uint64_t dropped_other;
+  uint64_t joins;
+  uint64_t joins_dropped;
+  uint64_t logins;
+  uint64_t login_failures;
+} tw_sim_user_counters_t;
+
+/* One connection, as tw_sim_conn_info() describes it. Strings borrowed
+ * until the simulator next runs. */
+typedef struct {
+  uint64_t id;
+  tw_sim_transport_t transport;
+  const char *login; /* "" until logged in; justinfan... when anonymous */
+  int logged_in;
+  int anonymous;
+  unsigned caps; /* TW_SIM_CAP_* granted */
+  int stalled;
+  size_t nrooms;  /* rooms joined */
+  size_t queued;  /* bytes waiting in the simulator's output queue */
+  uint64_t lines; /* lines received */
+} tw_sim_conn_info_t;
+
+/* One line a client sent, for read-back. Strings borrowed for the callback. */
+typedef struct {
+  uint64_t seq;      /* increasing, from 1, across all connections */
+  uint64_t conn;     /* connection id */
+  const char *login; /* the connection's login when the line arrived ("" if
+                        not logged in yet) */
+  const char *line;  /* the raw line without CR LF, NUL-terminated */
+  size_t len;
+  uint64_t at_ms; /* monotonic ms */
+} tw_sim_sent_t;
+
+/* Things that happen, for in-process observers (tests wait on them rather
+ * than sleep). */
+typedef enum {
+  TW_SIM_EV_CONNECT = 1, /* conn */
+  TW_SIM_EV_LOGIN,       /* conn, login */
+  TW_SIM_EV_LOGIN_FAILED,
+  TW_SIM_EV_JOIN, /* conn, login, room */
+  TW_SIM_EV_PART,
+  TW_SIM_EV_LINE,      /* conn, login, line: every line received */
+  TW_SIM_EV_PRIVMSG,   /* conn, login, room, line (the text), msg_id */
+  TW_SIM_EV_DROPPED,   /* conn, login, room, line (text), reason */
+  TW_SIM_EV_CLOSE,     /* conn */
+  TW_SIM_EV_FLOOD_DONE /* room, count = lines sent */
+} tw_sim_event_kind_t;
+
+typedef struct {
+  tw_sim_event_kind_t kind;
+  uint64_t conn;
+  const char *login; /* NULL when not applicable */
+  const char *room;  /* without '#' */
+  const char *line;  /* see the kinds above; not NUL-terminated: use len */
+  size_t len;
+  const char *msg_id; /* TW_SIM_EV_PRIVMSG */
+  tw_sim_drop_t reason;
+  uint64_t count;
+} tw_sim_event_t;
+
+/* Called synchronously when something happens; `ev` and its strings are
+ * borrowed for the call. The callback must not free the simulator; it may
+ * call the other functions (inject, drop, ...). */
+typedef void (*tw_sim_event_cb)(void *ud, const tw_sim_event_t *ev);
+
+/* ---- users, tokens, rooms ---------------------------------------------- */
+
+typedef struct {
+  const char *login;        /* required: 1-25 of [a-z0-9_] */
+  const char *user_id;      /* digits; NULL: assigned (from 100000001) */
+  const char *display_name; /* NULL: the login */
+  const char *color;        /* "#RRGGBB"; NULL: none ("color=") */
+  int verified_bot;         /* rate_limit_verified applies */
+} tw_sim_user_t;
+
+/* Token flags: by default a token has chat:read and chat:edit. */
+#define TW_SIM_TOKEN_NO_READ 0x1u /* login fails (no chat:read) */
+#define TW_SIM_TOKEN_NO_EDIT 0x2u /* PRIVMSGs dropped (no chat:edit) */
+
+typedef struct {
+  const char *name;    /* required: the channel login, without '#' */
+  const char *room_id; /* NULL: the broadcaster's user id if known, else a
+                          stable number derived from the name */
+  int suspended;       /* JOIN answers NOTICE msg_channel_suspended */
+  /* ROOMSTATE on join (reported only, not enforced). */
+  int emote_only;
+  int followers_only; /* minutes; -1 off. Set followers_only_set to use it */
+  int followers_only_set;
+  int r9k;
+  int slow; /* seconds */
+  int subs_only;
+} tw_sim_room_t;
+
+/* ---- the simulator ------------------------------------------------------ */
+
+typedef struct tw_sim tw_sim_t;
+
+/* Creates a simulator on `loop` (borrowed; it must outlive the simulator)
+ * with `opts` (may be NULL: defaults; copied) and opens its listeners,
+ * generating the TLS certificate first when needed (see cert_dir). Returns
+ * 0 with *out set, or TW_EINVAL (bad option), TW_ENOMEM, TW_EEXIST (port in
+ * use), TW_EIO, TW_ETLS / TW_ECONFIG (certificate), with a sentence in
+ * `detail` (capacity detail_cap; may be NULL). On failure nothing is left to
+ * close, but the loop may hold closing handles: run it once. */
+int tw_sim_new(uv_loop_t *loop, const tw_sim_opts_t *opts, tw_sim_t **out,
+               char *detail, size_t detail_cap);
+
+/* Closes every connection abruptly, the listeners and the control server,
+ * removes a generated temporary certificate directory, and frees the
+ * simulator; `cb` (may be NULL) runs from the loop once all is freed. Not
+ * from inside one of the simulator's own callbacks. */
+void tw_sim_close(tw_sim_t *sim, void (*cb)(void *ud), void *ud);
+
+/* The port a listener is bound to (one TW_SIM_LISTEN_* bit), 0 if not
+ * listening. */
+uint16_t tw_sim_port(const tw_sim_t *sim, unsigned listener);
+
+/* Path of the CA certificate clients should trust (ca-file), or NULL when
+ * the certificate came from cert_dir without a ca.pem. Owned by the
+ * simulator. */
+const char *tw_sim_ca_file(const tw_sim_t *sim);
+
+/* The URLs of the listeners and the CA file as one line of JSON (what
+ * `twitchd sim` prints), e.g. {"irc":"irc://127.0.0.1:40001",
+ * "ircs":"ircs://127.0.0.1:40002","wss":"wss://127.0.0.1:40003/",
+ * "ws":"ws://...","control":"http://127.0.0.1:40004","irc_port":40001,...,
+ * "ca_file":"/tmp/.../ca.pem"} without a trailing newline. Writes into `out`
+ * (capacity `cap`) and returns 0, or TW_ETOOBIG. */
+int tw_sim_describe(const tw_sim_t *sim, char *out, size_t cap);
+
+/* Sets the observer (borrowed function and data; NULL to remove). */
+void tw_sim_set_observer(tw_sim_t *sim, tw_sim_event_cb cb, void *ud);
+
+/* Adds a user, or updates the one with the same login (fields given
+ * replace the old ones). Returns 0, TW_EINVAL (bad login, id, color or
+ * display name), TW_EFULL (TW_SIM_MAX_USERS) or TW_ENOMEM. */
+int tw_sim_add_user(tw_sim_t *sim, const tw_sim_user_t *user);
+
+/* Maps `token` (the access token, without "oauth:") to `login`, creating
+ * the user with defaults when unknown. `flags`: TW_SIM_TOKEN_*. A known
+ * token is re-pointed. Returns 0, TW_EINVAL, TW_EFULL or TW_ENOMEM. */
+int tw_sim_add_token(tw_sim_t *sim, const char *token, const char *login,
+                     unsigned flags);
+
+/* Forgets a token: later logins with it fail. Connections already logged in
+ * with it stay (Twitch does not close them either). Returns 0 or
+ * TW_ENOTFOUND. */
+int tw_sim_revoke_token(tw_sim_t *sim, const char *token);
+
+/* Adds a room or updates an existing one. Returns 0, TW_EINVAL, TW_EFULL or
+ * TW_ENOMEM. */
+int tw_sim_add_room(tw_sim_t *sim, const tw_sim_room_t *room);
+
+/* Sets `login`'s role in `room` (TW_SIM_ROLE_NONE, _VIP or _MOD; the
+ * broadcaster is always the user whose login is the room name). Creates
+ * the room when it does not exist. Takes effect for the next USERSTATE and
+ * the next message. Returns 0, TW_EINVAL, TW_EFULL or TW_ENOMEM. */
+int tw_sim_set_role(tw_sim_t *sim, const char *room, const char *login,
+                    tw_sim_role_t role);
+
+/* ---- faults and injection ---------------------------------------------- */
+
+/* Delivers the raw line (without CR LF; `len` bytes, borrowed) to every
+ * client joined to `room` (with or without '#'), honouring each one's caps:
+ * tags are stripped for clients without twitch.tv/tags, Twitch-specific
+ * commands (NOTICE, USERNOTICE, CLEARCHAT...) are not sent to clients
+ * without twitch.tv/commands. A PRIVMSG with an id tag is remembered for
+ * replies. Returns the number of clients it went to (>= 0), TW_ENOTFOUND (no
+ * such room) or TW_EINVAL (not a valid IRC line). */
+int tw_sim_inject_room(tw_sim_t *sim, const char *room, const char *line,
+                       size_t len);
+
+/* Same for one connection (`conn` != 0), joined or not, logged in or not.
+ * Returns 1 when delivered, 0 when the caps filtered it out, TW_ENOTFOUND or
+ * TW_EINVAL. */
+int tw_sim_inject_conn(tw_sim_t *sim, uint64_t conn, const char *line,
+                       size_t len);
+
+/* Posts a chat message from `login` (created when unknown) into `room` as
+ * Twitch relays it, with full tags (badges from the role, id, room-id,
+ * tmi-sent-ts...), to every client joined there; no limit applies.
+ * `reply_to` (may be NULL) is a message id to reply to. The new message's
+ * id is written to msg_id (may be NULL). Returns the number of clients it
+ * went to, TW_ENOTFOUND (no room), TW_EINVAL or TW_ENOMEM. */
+int tw_sim_say(tw_sim_t *sim, const char *room, const char *login,
+               const char *text, const char *reply_to,
+               char msg_id[TW_SIM_MSG_ID_SIZE]);
+
+/* Sends "PING :tmi.twitch.tv" now to `conn` (0: every connection) and
+ * expects a PONG within pong_timeout_ms. Returns the number of
+ * connections, or TW_ENOTFOUND. */
+int tw_sim_ping(tw_sim_t *sim, uint64_t conn);
+
+/* Sends ":tmi.twitch.tv RECONNECT" to `conn` (0: all; only those with
+ * twitch.tv/commands receive it, as on Twitch) and, when close_after_ms is
+ * not 0, closes them that much later. Returns the number of connections,
+ * or TW_ENOTFOUND. */
+int tw_sim_reconnect(tw_sim_t *sim, uint64_t conn, uint32_t close_after_ms);
+
+/* Closes `conn` (0: all) abruptly: no more bytes, no close handshake.
+ * Returns the number of connections, or TW_ENOTFOUND. */
+int tw_sim_drop(tw_sim_t *sim, uint64_t conn);
+
+/* Stalls `conn` (0: all) or resumes it: while stalled, nothing is sent to
+ * it (its output queues up to max_output), what it sends is discarded
+ * unread (stalled_bytes) and it is exempt from the PONG timeout, so that
+ * the client sees a silent server on an open socket. Resuming sends what
+ * queued. Returns the number of connections, or TW_ENOTFOUND. */
+int tw_sim_stall(tw_sim_t *sim, uint64_t conn, int stalled);
+
+/* ---- floods ------------------------------------------------------------ */
+
+typedef struct {
+  const char *room; /* required (with or without '#') */
+  /* The source lines: a file of lines (plain, or gzip as the corpus is),
+   * or an array of lines; exactly one of the two. Copied at once. */
+  const char *file;
+  const char *const *lines;
+  size_t nlines;
+  /* Lines to send in all, cycling over the source; 0: each line once. */
+  uint64_t count;
+  /* By default the channel of each line ("#xqcow" in the corpus) is
+   * replaced by the room's; set this to send lines unchanged. */
+  int keep_channel;
+} tw_sim_flood_t;
+
+/* Starts sending the lines to every client joined to the room, as fast as
+ * the slowest of them reads (see TW_SIM_FLOOD_WATERMARK), in large writes.
+ * One flood runs at a time. TW_SIM_EV_FLOOD_DONE reports the end. Returns 0,
+ * TW_EINVAL (bad options, no lines), TW_ENOTFOUND (room or file), TW_ETOOBIG
+ * (over TW_SIM_MAX_FLOOD_BYTES), TW_ESTATE (a flood is running), TW_EIO or
+ * TW_ENOMEM. */
+int tw_sim_flood(tw_sim_t *sim, const tw_sim_flood_t *flood);
+
+/* Progress of the current or last flood: lines sent so far and in all, and
+ * whether it is still running. */
+typedef struct {
+  int active;
+  uint64_t sent;
+  uint64_t total;
+  uint64_t bytes;
+  char room[TW_SIM_MAX_LOGIN + 1];
+} tw_sim_flood_status_t;
+
+void tw_sim_flood_status(const tw_sim_t *sim, tw_sim_flood_status_t *out);
+
+/* Stops the running flood (no-op when none). */
+void tw_sim_flood_cancel(tw_sim_t *sim);
+
+/* ---- read-back and counters --------------------------------------------- */
+
+/* Calls `cb` for each recorded line with seq > since, in order, from
+ * connection `conn` (0: all) and whose connection's login is `login` (NULL:
+ * any). The callback returns 0 to continue, non-zero to stop. Returns the
+ * number of calls. */
+size_t tw_sim_sent_foreach(const tw_sim_t *sim, uint64_t conn,
+                           const char *login, uint64_t since,
+                           int (*cb)(void *ud, const tw_sim_sent_t *line),
+                           void *ud);
+
+/* The seq of the latest recorded line (0: none yet). */
+uint64_t tw_sim_sent_last_seq(const tw_sim_t *sim);
+
+/* Copies the simulator-wide counters. */
+void tw_sim_counters(const tw_sim_t *sim, tw_sim_counters_t *out);
+
+/* Copies `login`'s counters. Returns 0 or TW_ENOTFOUND. */
+int tw_sim_user_counters(const tw_sim_t *sim, const char *login,
+                         tw_sim_user_counters_t *out);
+
+/* Sets all counters, global and per account, to zero (conns_open stays). */
+void tw_sim_counters_reset(tw_sim_t *sim);
+
+/* Describes connection `conn`. Returns 0 or TW_ENOTFOUND. */
+int tw_sim_conn_info(const tw_sim_t *sim, uint64_t conn,
+                     tw_sim_conn_info_t *out);
+
+/* Writes the ids of the open connections, oldest first, into ids[0..max)
+ * and returns how many are open (which may exceed max). */
+size_t tw_sim_conns(const tw_sim_t *sim, uint64_t *ids, size_t max);
+
+/* Whether the connection is in the room (0 or 1), TW_ENOTFOUND when there
+ * is no such connection. */
+int tw_sim_conn_in_room(const tw_sim_t *sim, uint64_t conn, const char *room);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
