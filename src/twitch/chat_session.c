@@ -105,6 +105,11 @@ struct tw_chat_session {
   uint64_t ping_seq;
 
   tw_irc_scratch_t scratch;
+  /* The line being dispatched, and whether it is valid UTF-8 (-1: not
+   * checked yet). */
+  const char *line_p;
+  size_t line_n;
+  int line_utf8;
   tw_chat_stats_t st;
   char detail[TW_MAX_CHAT_DETAIL];
 };
@@ -407,6 +412,8 @@ int tw_chat_session_new(const tw_chat_opts_t *opts,
     size_t n = strlen(cn);
     if (n > TW_MAX_CHAT_CONNECTOR)
       FAIL(TW_ETOOBIG, "the connector name is too long");
+    if (!tw__utf8_valid(cn, n))
+      FAIL(TW_EINVAL, "the connector name is not valid UTF-8");
     memcpy(s->connector, cn, n + 1);
   }
   for (size_t i = 0; i < opts->nchannels; i++) {
@@ -1082,12 +1089,40 @@ static void on_notice(tw_chat_session_t *s, int slot, const tw_irc_msg_t *m) {
 
 /* ---- events ------------------------------------------------------------- */
 
-/* Stores p[0..len) into a string field of ev. The fast path copies valid
- * UTF-8 directly (this runs for every field of every chat line); anything
- * else goes through the setter, which repairs it. Values over the cap are
- * cut at a code point boundary rather than lost. */
-static void put(tw_event_t *ev, char **slot, const char *name, const char *p,
-                size_t len, size_t cap) {
+/* Whether s[0..n) is valid UTF-8, eight ASCII bytes at a time until the
+ * first byte that is not ASCII (chat is mostly ASCII). */
+static bool utf8_valid_fast(const char *p, size_t n) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    memcpy(&w, p + i, 8);
+    if (w & 0x8080808080808080ULL)
+      break;
+  }
+  for (; i < n; i++)
+    if ((unsigned char)p[i] & 0x80)
+      return tw__utf8_valid(p + i, n - i);
+  return true;
+}
+
+/* Whether the current line is valid UTF-8, checked once per line. Every
+ * string an event takes from a line is a piece of it cut at ASCII
+ * separators, or a tag value unescaped (which maps '\' and the byte after
+ * it to one byte, and after a '\' valid UTF-8 can only have a character
+ * start): so when the line is valid, so is every field, and the parser has
+ * already refused NUL bytes. */
+static bool line_ok(tw_chat_session_t *s) {
+  if (s->line_utf8 < 0)
+    s->line_utf8 = utf8_valid_fast(s->line_p, s->line_n) ? 1 : 0;
+  return s->line_utf8 == 1;
+}
+
+/* Stores p[0..len), taken from the current line, into a string field of
+ * ev. Valid text is copied directly (this runs for every field of every
+ * chat line); anything else goes through the setter, which repairs it.
+ * Values over the cap are cut at a code point boundary rather than lost. */
+static void put(tw_chat_session_t *s, tw_event_t *ev, char **slot,
+                const char *name, const char *p, size_t len, size_t cap) {
   char *c;
   if (!p)
     return;
@@ -1096,7 +1131,7 @@ static void put(tw_event_t *ev, char **slot, const char *name, const char *p,
     while (len > 0 && ((unsigned char)p[len] & 0xC0) == 0x80)
       len--;
   }
-  if (!memchr(p, '\0', len) && tw__utf8_valid(p, len)) {
+  if (line_ok(s)) {
     c = malloc(len + 1);
     if (!c)
       return;
@@ -1113,9 +1148,7 @@ static void put(tw_event_t *ev, char **slot, const char *name, const char *p,
 }
 
 #define PUTV(ev, field, name, v)                                               \
-  put((ev), &(ev)->field, (name), (v).ptr, (v).len, TW_MAX_EVENT_STR)
-#define PUTS(ev, field, name, str)                                             \
-  put((ev), &(ev)->field, (name), (str), strlen(str), TW_MAX_EVENT_STR)
+  put(s, (ev), &(ev)->field, (name), (v).ptr, (v).len, TW_MAX_EVENT_STR)
 
 /* Fills the common fields. */
 static void put_common(tw_chat_session_t *s, tw_event_t *ev,
@@ -1128,21 +1161,24 @@ static void put_common(tw_chat_session_t *s, tw_event_t *ev,
   if (channel.ptr && channel.len <= TW_MAX_CHAT_CHANNEL_NAME) {
     target[0] = '#';
     memcpy(target + 1, channel.ptr, channel.len);
-    put(ev, &ev->target, "target", target, channel.len + 1, TW_MAX_EVENT_STR);
+    put(s, ev, &ev->target, "target", target, channel.len + 1,
+        TW_MAX_EVENT_STR);
   } else if (channel.ptr) {
     /* Longer than any Twitch login: kept as the server wrote it. */
     char *t = malloc(channel.len + 2);
     if (t) {
       t[0] = '#';
       memcpy(t + 1, channel.ptr, channel.len);
-      put(ev, &ev->target, "target", t, channel.len + 1, TW_MAX_EVENT_STR);
+      put(s, ev, &ev->target, "target", t, channel.len + 1, TW_MAX_EVENT_STR);
       free(t);
     }
   }
-  PUTS(ev, connector, "connector", s->connector);
+  /* Checked at creation: valid UTF-8, no NUL. */
+  free(ev->connector);
+  ev->connector = strdup(s->connector);
   PUTV(ev, event_id, "event_id", id);
   if (!s->o.omit_raw)
-    put(ev, &ev->raw, "raw", m->line.ptr, m->line.len, TW_MAX_EVENT_RAW);
+    put(s, ev, &ev->raw, "raw", m->line.ptr, m->line.len, TW_MAX_EVENT_RAW);
 }
 
 static const tw_irc_str_t NOSTR = {NULL, 0};
@@ -1638,6 +1674,9 @@ int tw_chat_session_feed(tw_chat_session_t *s, uint64_t conn, const char *line,
   s->conns[slot].last_rx_ms = s->now;
   /* Any line proves the connection alive, as a PONG would. */
   s->conns[slot].ping_out = false;
+  s->line_p = line;
+  s->line_n = len;
+  s->line_utf8 = -1;
   if (tw_irc_parse(&m, line, len) != 0) {
     s->st.lines_malformed++;
     tw_debug(MOD, "skipped a malformed line: %s", tw_irc_err_str(m.err));

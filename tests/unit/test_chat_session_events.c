@@ -3,6 +3,7 @@
  * docs/twitch-protocol.md section 4), shared chat, and attempts to spoof a
  * sender through message text and display names. */
 #include "chat_session_harness.h"
+#include "twitch/chat_text.h"
 
 static const char *const CHANS[] = {
     "#bar",       "#dallas", "#forstycup", "#othertestchannel",
@@ -139,6 +140,24 @@ static void test_invalid_utf8_repaired(void **state) {
   (void)state;
   ev = one(h, h_privmsg("bar", "u", "i1", "bad \xff\xfe bytes"));
   assert_string_equal(ev->u.message.text, "bad \xEF\xBF\xBD\xEF\xBF\xBD bytes");
+  /* Every field of such a line is repaired, not only the bad one. */
+  assert_non_null(strstr(ev->raw, "bad \xEF\xBF\xBD\xEF\xBF\xBD bytes"));
+  assert_string_equal(ev->user, "u");
+  /* A bad byte in a tag (escaped or not) and a truncated sequence at the
+   * end of the line. */
+  ev = one(h, "@badges=;display-name=A\\s\xc3;id=i2;user-id=1 "
+              ":u!u@u.tmi.twitch.tv PRIVMSG #bar :ends badly \xe2\x82");
+  assert_string_equal(ev->u.message.display_name, "A \xEF\xBF\xBD");
+  /* (How many U+FFFD a cut sequence becomes is the event setter's
+   * policy.) */
+  assert_memory_equal(ev->u.message.text, "ends badly \xEF\xBF\xBD", 14);
+  assert_true(tw__utf8_valid(ev->u.message.text, strlen(ev->u.message.text)));
+  assert_true(tw__utf8_valid(ev->raw, strlen(ev->raw)));
+  /* Valid multi-byte text passes unchanged. */
+  ev = one(h, h_privmsg("bar", "u", "i3",
+                        "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));
+  assert_string_equal(ev->u.message.text,
+                      "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
   h_free(h);
 }
 
