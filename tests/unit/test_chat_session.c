@@ -1,7 +1,7 @@
 /* The sans-IO chat session: login, joins, keepalives, reconnects, token
  * refresh, sending and the RECONNECT handover, with time driven by hand.
  * Event mapping is in test_chat_session_events.c. */
-#include "chat_session_harness.h"
+#include "test_chat_session_harness.h"
 
 static const char *const CH1[] = {"#chan"};
 static const char *const CH2[] = {"#alpha", "#beta"};

@@ -2,7 +2,7 @@
  * Twitch lines (the documentation's examples and captures from
  * docs/twitch-protocol.md section 4), shared chat, and attempts to spoof a
  * sender through message text and display names. */
-#include "chat_session_harness.h"
+#include "test_chat_session_harness.h"
 #include "twitch/chat_text.h"
 
 static const char *const CHANS[] = {
