@@ -161,7 +161,8 @@ tw_irc_str_t tw_irc_tag_getn(const tw_irc_msg_t *msg, const char *key,
  * walkers over msg->tags can apply "the last duplicate wins"). */
 int tw_irc_tag_is_shadowed(const tw_irc_msg_t *msg, size_t i);
 
-/* The last parameter, or an absent view when there are none. */
+/* The last parameter, or an absent view when there are none (borrowed from
+ * msg's line). */
 tw_irc_str_t tw_irc_last_param(const tw_irc_msg_t *msg);
 
 /* Unescapes an IRCv3 tag value: "\:" -> ';', "\s" -> ' ', "\\" -> '\',
@@ -195,7 +196,8 @@ void tw_irc_scratch_reset(tw_irc_scratch_t *s);
 int tw_irc_scratch_unescape(tw_irc_scratch_t *s, tw_irc_str_t raw,
                             tw_irc_str_t *out);
 
-/* Compares a view with a NUL-terminated string. Absent views equal nothing. */
+/* Compares a view with a NUL-terminated string (both borrowed for the
+ * call). Absent views equal nothing. */
 int tw_irc_str_eq(tw_irc_str_t v, const char *s);
 
 /* ---- line splitter ---------------------------------------------------- */

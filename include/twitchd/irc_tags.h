@@ -71,11 +71,12 @@ typedef struct {
 
 /* Iterates over a badges or badge-info value ("moderator/1,subscriber/12"):
  * returns 1 and fills *out while badges remain, 0 at the end. Empty entries
- * are skipped. */
+ * are skipped. The views in *out borrow from the list's bytes. */
 int tw_irc_badges_next(tw_irc_str_t *rest, tw_irc_badge_t *out);
 
-/* Decodes up to `max` badges into out[] (tag order) and returns how many the
- * list holds, which may be more than max (like snprintf). */
+/* Decodes up to `max` badges into out[] (caller-owned, tag order; views
+ * borrow from the list) and returns how many the list holds, which may be
+ * more than max (like snprintf). */
 size_t tw_irc_badges_parse(tw_irc_str_t list, tw_irc_badge_t *out, size_t max);
 
 /* Finds badge `name` in a list. Returns 1 and stores its version in
@@ -115,9 +116,10 @@ typedef struct {
  * it is clipped to the end of the text (Twitch miscounts some messages by a
  * few characters). Never fails, never reads outside tag or text.
  *
- * Stores at most `max` emotes in out[], sorted by position (ties keep tag
- * order), and returns how many it stored. When the tag holds more than
- * `max` valid ranges, the first `max` in tag order are kept. */
+ * Stores at most `max` emotes in out[] (caller-owned), sorted by position
+ * (ties keep tag order), and returns how many it stored. When the tag holds
+ * more than `max` valid ranges, the first `max` in tag order are kept. Ids
+ * borrow from the tag's bytes. */
 size_t tw_irc_emotes_parse(tw_irc_str_t tag, tw_irc_str_t text,
                            tw_irc_emote_t *out, size_t max);
 

@@ -280,9 +280,10 @@ typedef struct {
 int tw_irc_ping(const tw_irc_msg_t *msg, tw_irc_ping_t *out);
 int tw_irc_pong(const tw_irc_msg_t *msg, tw_irc_ping_t *out);
 
-/* CAP * ACK|NAK|LS :list */
+/* CAP as a server sends it ("CAP * ACK :list") or as a client does
+ * ("CAP REQ :list", "CAP END"), which is what the simulator reads. */
 typedef struct {
-  tw_irc_str_t target;     /* usually "*" */
+  tw_irc_str_t target;     /* "*" or our nick; absent in the client form */
   tw_irc_str_t subcommand; /* "ACK", "NAK", "LS"... */
   tw_irc_str_t list;       /* space-separated; tw_irc_list_next(' ') */
   int ack;                 /* subcommand is ACK */

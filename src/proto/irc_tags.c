@@ -6,7 +6,7 @@
 #include "twitchd/irc_tags.h"
 
 int tw_irc_parse_u64(tw_irc_str_t s, uint64_t *out) {
-  if (!s.ptr || s.len == 0 || s.len > 20)
+  if (!s.ptr || s.len == 0)
     return TW_EPARSE;
   uint64_t v = 0;
   for (size_t i = 0; i < s.len; i++) {

@@ -698,15 +698,31 @@ int tw_irc_pong(const tw_irc_msg_t *m, tw_irc_ping_t *out) {
   return ping_pong(m, TW_IRC_CMD_PONG, out);
 }
 
+static int is_cap_subcommand(tw_irc_str_t v) {
+  static const char *const subs[] = {"LS",  "LIST", "REQ", "ACK",
+                                     "NAK", "END",  "NEW", "DEL"};
+  for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
+    if (tw_irc_str_eq(v, subs[i]))
+      return 1;
+  return 0;
+}
+
 int tw_irc_cap(const tw_irc_msg_t *m, tw_irc_cap_t *out) {
   if (m->cmd != TW_IRC_CMD_CAP)
     return TW_EINVAL;
   memset(out, 0, sizeof(*out));
-  if (m->nparams < 2)
+  if (m->nparams < 1)
     return TW_EPROTO;
-  out->target = m->params[0];
-  out->subcommand = m->params[1];
-  out->list = m->nparams >= 3 ? m->params[m->nparams - 1] : absent;
+  /* A client writes "CAP REQ :list" or "CAP END"; a server puts the target
+   * first: "CAP * ACK :list". A target is never a subcommand word. */
+  size_t sub = is_cap_subcommand(m->params[0]) ? 0 : 1;
+  if (sub == 1) {
+    if (m->nparams < 2)
+      return TW_EPROTO;
+    out->target = m->params[0];
+  }
+  out->subcommand = m->params[sub];
+  out->list = m->nparams > sub + 1 ? m->params[m->nparams - 1] : absent;
   out->ack = tw_irc_str_eq(out->subcommand, "ACK");
   out->nak = tw_irc_str_eq(out->subcommand, "NAK");
   return 0;

@@ -60,6 +60,7 @@ struct sim_conn {
 
 static void conn_link(tw_sim_t *sim, sim_conn_t *c) {
   c->sim = sim;
+  sim->nconns++;
   c->next = sim->conns;
   if (sim->conns)
     sim->conns->prev = c;
@@ -125,6 +126,7 @@ static void conn_gone(sim_conn_t *c) {
     sim->conns = c->next;
   if (c->next)
     c->next->prev = c->prev;
+  sim->nconns--;
   free(c);
   if (sim->closing)
     maybe_finish(sim);
@@ -372,6 +374,12 @@ static void on_accept_ws(tw_listener_t *l, tw_stream_t *s, void *ud) {
   tw_sim_t *sim = ud;
   if (sim->closing)
     return;
+  /* Upgrades in progress are not in the core yet: bound them here, so that
+   * clients that never finish the handshake cannot pile up. */
+  if (sim->nconns >= tw__simchat_max_conns(sim->core)) {
+    tw__simchat_count_refused(sim->core);
+    return;
+  }
   sim_conn_t *c = calloc(1, sizeof(*c));
   if (!c)
     return;

@@ -1062,7 +1062,11 @@ static void membership_broadcast(tw_simchat_conn_t *c, room_t *r,
                    c->nick, c->nick, what, r->name);
   if (n < 0 || (size_t)n >= sizeof(buf))
     return;
-  for (size_t i = 0; i < r->nconns; i++) {
+  /* Backwards: a receiver cut off for being slow leaves the room, and the
+   * last member (already served) takes its place. */
+  for (size_t i = r->nconns; i-- > 0;) {
+    if (i >= r->nconns)
+      continue;
     tw_simchat_conn_t *o = r->conns[i];
     if (o != c && (o->caps & TW_SIM_CAP_MEMBERSHIP))
       deliver(o, buf, (size_t)n, 0, 0);
@@ -1154,6 +1158,14 @@ void tw__simchat_conn_free(tw_simchat_conn_t *c, uint64_t now_ms) {
   leave_all(c);
   emit(sc, TW_SIM_EV_CLOSE, c, NULL, NULL, 0, NULL, 0, 0);
   conn_unlink_free(c);
+}
+
+void tw__simchat_count_refused(tw_simchat_t *sc) {
+  sc->cnt.conns_refused++;
+}
+
+size_t tw__simchat_max_conns(const tw_simchat_t *sc) {
+  return sc->o.max_conns;
 }
 
 uint64_t tw__simchat_conn_id(const tw_simchat_conn_t *c) {
@@ -1501,7 +1513,10 @@ static int relay(tw_simchat_t *sc, room_t *r, user_t *u, const char *inner,
     return 0;
 
   int n = 0;
-  for (size_t i = 0; i < r->nconns; i++) {
+  /* Backwards, as in membership_broadcast(). */
+  for (size_t i = r->nconns; i-- > 0;) {
+    if (i >= r->nconns)
+      continue;
     tw_simchat_conn_t *o = r->conns[i];
     if (o != except)
       n += deliver(o, sc->lb, sc->lb_len, tagskip, 0);

@@ -77,6 +77,12 @@ size_t tw__simchat_out_peek(tw_simchat_conn_t *c, const char **p);
 /* Removes the first n queued bytes (the glue has handed them on). */
 void tw__simchat_out_consume(tw_simchat_conn_t *c, size_t n);
 
+/* For transports that refuse a client before it reaches the core (pending
+ * WebSocket upgrades over the cap): counts it in conns_refused. */
+void tw__simchat_count_refused(tw_simchat_t *sc);
+/* The resolved max_conns option. */
+size_t tw__simchat_max_conns(const tw_simchat_t *sc);
+
 uint64_t tw__simchat_conn_id(const tw_simchat_conn_t *c);
 void *tw__simchat_conn_ud(const tw_simchat_conn_t *c);
 int tw__simchat_conn_stalled(const tw_simchat_conn_t *c);

@@ -42,8 +42,9 @@ struct tw_sim {
   char cert_dir[TW_SIM_MAX_PATH];
   char ca_file[TW_SIM_MAX_PATH + 16]; /* cert_dir + "/ca.pem" */
   int have_ca;
-  int temp_dir;        /* cert_dir was generated: remove it on close */
-  sim_conn_t *conns;   /* every transport connection */
+  int temp_dir;      /* cert_dir was generated: remove it on close */
+  sim_conn_t *conns; /* every transport connection */
+  size_t nconns;
   sim_conn_t *pending; /* connections with output to flush */
   size_t nbacklog;     /* WebSocket connections waiting for room */
   tw_sim_event_cb obs;

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/stat.h>
+
 #include <cmocka.h>
 #include <curl/curl.h>
 #include <jansson.h>
@@ -793,6 +795,34 @@ static void test_flood_corpus_tls(void **state) {
   fx_free(fx);
 }
 
+/* A given certificate directory is used as it is, or filled when empty, and
+ * never removed. */
+static void test_cert_dir(void **state) {
+  (void)state;
+  tw_test_pki_t pki;
+  assert_int_equal(tw_test_pki_make(&pki, 0), 0);
+  for (int empty = 0; empty < 2; empty++) {
+    if (empty) {
+      tw_test_pki_remove(&pki);
+      assert_int_equal(mkdir(pki.dir, 0700), 0);
+    }
+    tw_sim_opts_t o = {.listeners = TW_SIM_LISTEN_IRCS, .cert_dir = pki.dir};
+    fx_t *fx = fx_new(&o);
+    assert_string_equal(tw_sim_ca_file(fx->sim), pki.ca);
+    cl_t c;
+    cl_stream(&c, &fx->loop, tw_sim_port(fx->sim, TW_SIM_LISTEN_IRCS),
+              fx->ctls);
+    cl_login(&c, "bot", "tokbot");
+    cl_end(&c);
+    cl_free(&c);
+    fx_free(fx);
+    struct stat st;
+    assert_int_equal(stat(pki.cert, &st), 0);
+    assert_int_equal(stat(pki.ca, &st), 0);
+  }
+  tw_test_pki_remove(&pki);
+}
+
 static void test_bad_options(void **state) {
   (void)state;
   uv_loop_t loop;
@@ -821,6 +851,7 @@ int main(void) {
       cmocka_unit_test(test_keepalive_and_describe),
       cmocka_unit_test(test_control_http),
       cmocka_unit_test(test_flood_corpus_tls),
+      cmocka_unit_test(test_cert_dir),
       cmocka_unit_test(test_bad_options),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);

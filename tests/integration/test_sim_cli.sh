@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# twitchd sim: the command line simulator as scripts use it. Starts it on
+# ephemeral ports with --ports-file, logs a client in over TLS (trusting the
+# generated CA, verifying "localhost"), then drives it through the control
+# interface: say, inject, long-poll read-back, counters, drop; then stops it
+# with SIGTERM and checks the exit status and the cleanup.
+set -euo pipefail
+
+: "${TW_BIN:?TW_BIN must point to the twitchd binary}"
+work=$(mktemp -d)
+pid=
+cleanup() {
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+fail() {
+  echo "FAIL: $*" >&2
+  [ -f "$work/err" ] && sed 's/^/sim: /' "$work/err" >&2
+  exit 1
+}
+
+# Bad options are refused with status 2.
+set +e
+"$TW_BIN" sim --bogus >/dev/null 2>&1
+[ $? -eq 2 ] || fail "unknown option not refused with 2"
+"$TW_BIN" sim --irc-port 70000 >/dev/null 2>&1
+[ $? -eq 2 ] || fail "bad port not refused with 2"
+"$TW_BIN" sim --token nologin >/dev/null 2>&1
+[ $? -eq 2 ] || fail "--token without =LOGIN not refused"
+set -e
+"$TW_BIN" sim --help | grep -q -- '--ports-file' || fail "--help"
+
+# The simulator prints its JSON line once every listener is open: reading
+# it from a FIFO waits for exactly that.
+mkfifo "$work/fifo"
+"$TW_BIN" sim --token simtoken123=bot --room chan=4242 --mod chan=bot \
+  --ports-file "$work/ports.json" >"$work/fifo" 2>"$work/err" &
+pid=$!
+exec 3<"$work/fifo"
+read -r -t 30 line <&3 || fail "no JSON line on stdout"
+[ -s "$work/ports.json" ] || fail "no ports file"
+[ "$line" = "$(cat "$work/ports.json")" ] ||
+  fail "stdout line and ports file differ"
+
+get() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$work/ports.json" "$1"; }
+control=$(get control)
+ircs_port=$(get ircs_port)
+ca=$(get ca_file)
+[ -f "$ca" ] || fail "ca_file $ca missing"
+certdir=$(get cert_dir)
+
+# A TLS client, verifying the simulator as "localhost" with ca.pem. It logs
+# in, joins, waits for a message said through the control interface, then
+# sends one and waits to be dropped.
+python3 - "$ircs_port" "$ca" "$control" >"$work/client.out" 2>&1 <<'EOF' &
+import socket, ssl, sys, urllib.request, json
+port, ca, control = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+ctx = ssl.create_default_context(cafile=ca)
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)),
+                    server_hostname="localhost")
+s.settimeout(20)
+f = s.makefile("rb")
+def send(line):
+    s.sendall(line.encode() + b"\r\n")
+def wait(needle):
+    while True:
+        line = f.readline()
+        if not line:
+            raise SystemExit("closed while waiting for " + needle)
+        line = line.decode().rstrip("\r\n")
+        if needle in line:
+            return line
+send("CAP REQ :twitch.tv/tags twitch.tv/commands twitch.tv/membership")
+send("PASS oauth:simtoken123")
+send("NICK bot")
+wait(" 376 bot ")
+send("JOIN #chan")
+print(wait("USERSTATE #chan"), flush=True)
+print(wait("PRIVMSG #chan :!hello"), flush=True)
+print(wait("USERNOTICE #chan"), flush=True)
+send("PRIVMSG #chan :hi from python")
+print(wait("USERSTATE #chan"), flush=True)
+# The control interface drops us: EOF.
+while f.readline():
+    pass
+print("EOF", flush=True)
+EOF
+client=$!
+
+post() { curl -fsS -X POST -H 'Content-Type: application/json' -d "$2" "$control$1"; }
+
+# Wait (long poll) until the client has joined, then talk to it.
+out=$(curl -fsS "$control/chat/sent?login=bot&contains=JOIN&wait_ms=15000")
+echo "$out" | grep -q '"line":"JOIN #chan"' || fail "JOIN not read back: $out"
+since=$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["last_seq"])')
+post /chat/say '{"room":"chan","login":"viewer","text":"!hello"}' | grep -q '"delivered":1' ||
+  fail "say not delivered"
+post /chat/inject '{"room":"chan","line":"@msg-id=raid;login=x;msg-param-viewerCount=5 :tmi.twitch.tv USERNOTICE #chan"}' |
+  grep -q '"delivered":1' || fail "inject not delivered"
+out=$(curl -fsS "$control/chat/sent?login=bot&since=$since&contains=PRIVMSG&wait_ms=15000")
+echo "$out" | grep -q 'PRIVMSG #chan :hi from python' || fail "PRIVMSG not read back: $out"
+conn=$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["lines"][0]["conn"])')
+
+counters=$(curl -fsS "$control/chat/counters")
+echo "$counters" | python3 -c '
+import json, sys
+c = json.load(sys.stdin)
+assert c["logins"] == 1, c
+assert c["privmsgs"] == 1, c
+assert c["users"]["bot"]["sent"] == 1, c
+assert c["users"]["bot"]["over_limit"] == 0, c
+' || fail "counters: $counters"
+
+post /chat/drop "{\"conn\":$conn}" | grep -q '"conns":1' || fail "drop"
+wait "$client" || fail "client: $(cat "$work/client.out")"
+grep -q 'badges=moderator/1' "$work/client.out" || fail "not a moderator: $(cat "$work/client.out")"
+grep -q 'id=' "$work/client.out" || fail "no message id"
+grep -q '^EOF$' "$work/client.out" || fail "the drop was not seen"
+
+# Unknown endpoint: a JSON 404.
+code=$(curl -s -o /dev/null -w '%{http_code}' "$control/nope")
+[ "$code" = 404 ] || fail "unknown endpoint gave $code"
+
+kill -TERM "$pid"
+exec 3<&-
+status=0
+wait "$pid" || status=$?
+pid=
+[ "$status" -eq 0 ] || fail "exit status $status after SIGTERM"
+[ ! -e "$certdir" ] || fail "temporary certificate directory left behind"
+[ ! -e "$work/ports.json" ] || fail "ports file left behind"
+grep -q 'simtoken123' "$work/err" && fail "a token reached the log"
+echo "ok"
