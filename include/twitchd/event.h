@@ -124,6 +124,19 @@ typedef enum {
   K(RAID, Raid, raid, TW_EVENT_INCOMING,                                       \
     F(raid, raider, STR)                                                       \
     F(raid, viewers, INT))                                                     \
+  /* A moderator banned `user` (common fields user, user_id) from the room:  \
+   * duration > 0 is a timeout in seconds, 0 a permanent ban. */              \
+  K(USER_BANNED, UserBanned, user_banned, TW_EVENT_INCOMING,                   \
+    F(user_banned, room_id, STR)                                               \
+    F(user_banned, duration, INT))                                             \
+  /* A moderator cleared the whole chat of the room. */                      \
+  K(CHAT_CLEARED, ChatCleared, chat_cleared, TW_EVENT_INCOMING,                \
+    F(chat_cleared, room_id, STR))                                             \
+  /* One message was deleted: id is its message id, `user` its author. */    \
+  K(MESSAGE_DELETED, MessageDeleted, message_deleted, TW_EVENT_INCOMING,       \
+    F(message_deleted, id, STR)                                                \
+    F(message_deleted, text, STR)                                              \
+    F(message_deleted, room_id, STR))                                          \
   /* status: the new stream title. */                                        \
   K(UPDATE_TITLE, UpdateTitle, update_title, TW_EVENT_ACTION,                  \
     F(update_title, status, STR))                                              \
