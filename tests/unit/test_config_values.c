@@ -500,6 +500,39 @@ static void test_buffer(void **state) {
   tw_config_free(cfg);
 }
 
+/* Single-quoted strings are decoded by the loader itself (libfyaml 0.7.12
+ * gets runs of quote escapes wrong): check the YAML 1.2 rules. */
+static void test_single_quoted(void **state) {
+  (void)state;
+  static const struct {
+    const char *yaml; /* the value as written after "v: " */
+    const char *want;
+  } cases[] = {
+      {"'x''''y'", "x''y"},
+      {"''", ""},
+      {"''''", "'"},
+      {"''''''", "''"},
+      {"'it''s'", "it's"},
+      {"'  lead and trail  '", "  lead and trail  "},
+      {"'a\n\n      b  \n       c'", "a\nb c"},
+      {"'a  \n\n\n      b'", "a\n\nb"},
+      {"'one\r\n      two'", "one two"},
+      {"'#not a comment: {}[]'", "#not a comment: {}[]"},
+      {"'caf\xc3\xa9 ''ok'''", "caf\xc3\xa9 'ok'"},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    char text[512];
+    snprintf(text, sizeof(text), "%sskills:\n  - name: q\n    v: %s\n", minimal,
+             cases[i].yaml);
+    tw_config_t *cfg = load_buf(text, 0);
+    const tw_config_node_t *v =
+        tw_config_node_get(tw_config_skill(cfg, 0)->options, "v");
+    assert_int_equal(tw_config_node_type(v), TW_CONFIG_STRING);
+    assert_string_equal(tw_config_node_string(v), cases[i].want);
+    tw_config_free(cfg);
+  }
+}
+
 static void test_diag_format(void **state) {
   (void)state;
   tw_config_diag_t d = {"twitchd.yaml", 7, 5, "unknown key 'clientid'"};
@@ -679,6 +712,7 @@ int main(void) {
       cmocka_unit_test(test_scalar_typing),
       cmocka_unit_test(test_yaml11_booleans),
       cmocka_unit_test(test_buffer),
+      cmocka_unit_test(test_single_quoted),
       cmocka_unit_test(test_diag_format),
       cmocka_unit_test(test_errors_sorted),
       cmocka_unit_test(test_error_cap),
