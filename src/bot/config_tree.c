@@ -741,6 +741,137 @@ static bool check_text(tw_config_t *cfg, const char *data, size_t len) {
   return true;
 }
 
+/* A light lexical pass over the (valid UTF-8) text, before libfyaml, that
+ * refuses three YAML features a configuration never needs: directives
+ * ('%YAML' at the start of a line), explicit keys ('? key') and tabs used
+ * for indentation. libfyaml 0.7.12 crashes in its error paths around them
+ * (a NULL write in fy_parser_destroy() after "? k:\n  h: <tab>:", found by
+ * fuzz_config; compare libfyaml issue #57), so they never reach it.
+ *
+ * The pass knows just enough YAML not to look inside comments, quoted
+ * strings and block scalars: it tracks whether the next character would
+ * start a node (start of a line, after "- ", after ": ", inside [ { ,),
+ * since only there can '?', quotes and '|' or '>' be indicators. A plain
+ * scalar continued on a line that starts with "? " would be refused by
+ * mistake; that is the price of not writing a second YAML parser. Returns
+ * false after reporting the first problem. */
+static bool prescan(tw_config_t *cfg, const char *data, size_t len) {
+  enum { PLAIN, SQ, DQ } str = PLAIN;
+  int flow = 0;    /* depth of [ and { */
+  long block = -1; /* indentation of a block scalar's parent line */
+  size_t i = 0;
+  int line = 1;
+  while (i < len) {
+    /* one line: [i, end) */
+    size_t end = i;
+    while (end < len && data[end] != '\n')
+      end++;
+    size_t indent = 0;
+    while (i + indent < end && data[i + indent] == ' ')
+      indent++;
+    bool blank = i + indent == end || data[i + indent] == '\r' ||
+                 data[i + indent] == '#';
+    if (block >= 0 && str == PLAIN) {
+      if (blank || (long)indent > block) {
+        i = end + 1;
+        line++;
+        continue; /* block scalar content */
+      }
+      block = -1;
+    }
+    size_t p = i + indent;
+    if (str == PLAIN && flow == 0 && p < end && data[p] == '\t') {
+      /* a tab before the first non-blank of a line (blank lines and
+       * comment lines aside) */
+      size_t q = p;
+      while (q < end && (data[q] == '\t' || data[q] == ' '))
+        q++;
+      if (q < end && data[q] != '#' && data[q] != '\r') {
+        tw__cfg_error(cfg, line, (int)indent + 1,
+                      "tab character used for indentation; indent with "
+                      "spaces");
+        return false;
+      }
+    }
+    if (str == PLAIN && flow == 0 && indent == 0 && p < end && data[p] == '%') {
+      tw__cfg_error(cfg, line, 1,
+                    "YAML directives ('%%...') are not supported in the "
+                    "configuration");
+      return false;
+    }
+    bool node = str == PLAIN; /* could a node start here? */
+    int col = (int)indent + 1;
+    for (; p < end; p++) {
+      char c = data[p];
+      char next = p + 1 < end ? data[p + 1] : '\n';
+      bool sep_next =
+          next == ' ' || next == '\t' || next == '\n' || next == '\r';
+      if ((unsigned char)c < 0x80 || (unsigned char)c >= 0xC0)
+        col++; /* columns count characters, not bytes */
+      if (str == SQ) {
+        if (c == '\'') {
+          if (next == '\'')
+            p++;
+          else
+            str = PLAIN;
+        }
+        continue;
+      }
+      if (str == DQ) {
+        if (c == '\\')
+          p++;
+        else if (c == '"')
+          str = PLAIN;
+        continue;
+      }
+      if (c == ' ' || c == '\t' || c == '\r')
+        continue;
+      if (c == '#' && (p == i || data[p - 1] == ' ' || data[p - 1] == '\t'))
+        break; /* comment */
+      if (node && c == '?' && (sep_next || (flow > 0 && next == ','))) {
+        tw__cfg_error(cfg, line, col - 1,
+                      "explicit keys ('? key') are not supported in the "
+                      "configuration; write 'key: value'");
+        return false;
+      }
+      if (node && (c == '\'' || c == '"')) {
+        str = c == '\'' ? SQ : DQ;
+        node = false;
+        continue;
+      }
+      if (node && flow == 0 && (c == '|' || c == '>')) {
+        block = (long)indent;
+        break; /* the header's rest is indicators and a comment */
+      }
+      if (node && c == '-' && sep_next)
+        continue; /* a sequence entry: a node may follow */
+      if (c == '[' || c == '{') {
+        if (node || flow > 0) {
+          flow++;
+          node = true;
+          continue;
+        }
+      } else if ((c == ']' || c == '}') && flow > 0) {
+        flow--;
+        node = false;
+        continue;
+      } else if (c == ',' && flow > 0) {
+        node = true;
+        continue;
+      } else if (c == ':' &&
+                 (sep_next ||
+                  (flow > 0 && (next == ',' || next == ']' || next == '}')))) {
+        node = true;
+        continue;
+      }
+      node = false; /* inside a plain scalar, an anchor, a tag... */
+    }
+    i = end + 1;
+    line++;
+  }
+  return true;
+}
+
 /* libfyaml must never write to stderr on its own: with collection on,
  * errors are kept for us, and anything else lands here and is dropped. */
 static void diag_sink(struct fy_diag *diag, void *user, const char *buf,
@@ -752,7 +883,7 @@ static void diag_sink(struct fy_diag *diag, void *user, const char *buf,
 }
 
 int tw__cfg_parse(tw_config_t *cfg, const char *data, size_t len) {
-  if (!check_text(cfg, data, len))
+  if (!check_text(cfg, data, len) || !prescan(cfg, data, len))
     return TW_ECONFIG;
   struct fy_diag_cfg dcfg;
   fy_diag_cfg_default(&dcfg);
