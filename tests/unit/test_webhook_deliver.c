@@ -20,10 +20,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <cmocka.h>
 #include <jansson.h>
 #include <microhttpd.h>
 #include <uv.h>
+
+#include "net_test.h"
 
 #include "twitchd/buf.h"
 #include "twitchd/config.h"
@@ -74,8 +79,9 @@ typedef struct {
   uv_timer_t watchdog;
   tw_uvcurl_t *uc;
   tw_uvmhd_t *mhd;
+  tw_uvmhd_t *mhd_tls; /* an https twin, for the TLS test */
   uint16_t port;
-  bool uc_closed, mhd_closed, wh_closed;
+  bool uc_closed, mhd_closed, mhd_tls_closed, wh_closed;
   int wh_closed_count;
   tw_webhook_t *wh;
   char url[256];
@@ -217,6 +223,10 @@ static void on_mhd_closed(void *ud) {
   ((fx_t *)ud)->mhd_closed = true;
 }
 
+static void on_mhd_tls_closed(void *ud) {
+  ((fx_t *)ud)->mhd_tls_closed = true;
+}
+
 static void on_wh_closed(void *ud) {
   fx_t *fx = ud;
   fx->wh_closed = true;
@@ -242,7 +252,10 @@ static int teardown(void **state) {
     uv_run(&fx->loop, UV_RUN_ONCE);
   tw_uvcurl_close(fx->uc, on_uc_closed, fx);
   tw_uvmhd_close(fx->mhd, on_mhd_closed, fx);
-  while (!fx->uc_closed || !fx->mhd_closed)
+  if (fx->mhd_tls != NULL)
+    tw_uvmhd_close(fx->mhd_tls, on_mhd_tls_closed, fx);
+  while (!fx->uc_closed || !fx->mhd_closed ||
+         (fx->mhd_tls != NULL && !fx->mhd_tls_closed))
     uv_run(&fx->loop, UV_RUN_ONCE);
   uv_close((uv_handle_t *)&fx->watchdog, NULL);
   uv_run(&fx->loop, UV_RUN_DEFAULT);
@@ -516,6 +529,43 @@ static void test_429_retry_after(void **state) {
                  "rate_limited; retrying in 1000 ms as the service asked");
   expect_log(fx, "message 1 attempt 2: rate limited (HTTP 429): slow down; "
                  "retrying in 0 ms as the service asked");
+}
+
+/* 408 is retried like a 5xx; a 429 without any hint falls back to the
+ * backoff (here 1 ms, then 2 ms: the largest draws). */
+static void test_408_and_bare_429(void **state) {
+  fx_t *fx = *state;
+  tw_webhook_opts_t o = opts(fx, TW_WEBHOOK_ROCKETCHAT, "/hooks/x/" TOKEN);
+  o.rand = max_rand;
+  make(fx, &o);
+  script(fx, (reply_t){.status = 408});
+  script(fx, (reply_t){.status = 429});
+  fx->dflt = (reply_t){.status = 200, .body = "{\"success\":true}"};
+  send_ok(fx, "A");
+  run_until_results(fx, 1);
+  assert_int_equal(fx->nrecs, 3);
+  assert_int_equal(fx->results[0].r.err, 0);
+  assert_int_equal(fx->results[0].r.attempts, 3);
+  expect_log(fx, "message 1 attempt 1: HTTP 408; retrying in 1 ms\n");
+  expect_log(fx, "message 1 attempt 2: rate limited (HTTP 429); retrying in "
+                 "2 ms\n");
+}
+
+/* A wait longer than TW_MAX_WEBHOOK_WAIT_MS is cut to it. */
+static void test_429_wait_capped(void **state) {
+  fx_t *fx = *state;
+  tw_webhook_opts_t o = opts(fx, TW_WEBHOOK_SLACK, "/services/x/" TOKEN);
+  o.time_scale = 0.00001; /* 15 minutes become 9 ms */
+  make(fx, &o);
+  script(fx, (reply_t){
+                 .status = 429, .hname = {"Retry-After"}, .hval = {"100000"}});
+  fx->dflt = (reply_t){.status = 200, .body = "ok"};
+  send_ok(fx, "A");
+  run_until_results(fx, 1);
+  assert_int_equal(fx->results[0].r.err, 0);
+  expect_log(fx, "slack: the service asked to wait 100000000 ms; waiting "
+                 "900000 ms");
+  expect_log(fx, "retrying in 900000 ms as the service asked");
 }
 
 /* Discord's body says retry_after with a fraction; it wins over the
@@ -1029,6 +1079,70 @@ static void test_adapter_closed_first(void **state) {
   expect_log(fx, "slack: the HTTP client was closed; dropping 2 messages");
 }
 
+/* ---- https ----------------------------------------------------------------
+ */
+
+static char *read_file(const char *path) {
+  FILE *f = fopen(path, "rb");
+  assert_non_null(f);
+  static char buf[3][16384];
+  static int i;
+  char *b = buf[i++ % 3];
+  size_t n = fread(b, 1, sizeof(buf[0]) - 1, f);
+  b[n] = '\0';
+  fclose(f);
+  return b;
+}
+
+/* Over https with a test CA: delivered when the CA is trusted (ca_file),
+ * refused as a certificate failure when it is not. */
+static void test_https(void **state) {
+  fx_t *fx = *state;
+  tw_test_pki_t pki;
+  assert_int_equal(tw_test_pki_make(&pki, 0), 0);
+  struct sockaddr_in sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  char *cert = read_file(pki.cert);
+  char *key = read_file(pki.key);
+  struct MHD_Daemon *d = MHD_start_daemon(
+      MHD_USE_TLS | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL,
+      handler, fx, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+      MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_HTTPS_MEM_CERT, cert,
+      MHD_OPTION_NOTIFY_COMPLETED, completed, fx, MHD_OPTION_END);
+  assert_non_null(d);
+  assert_int_equal(tw_uvmhd_adopt(&fx->loop, d, &fx->mhd_tls), 0);
+  unsigned port = tw_uvmhd_port(fx->mhd_tls);
+  assert_true(port > 0);
+
+  tw_webhook_opts_t o = opts(fx, TW_WEBHOOK_SLACK, "");
+  snprintf(fx->url, sizeof(fx->url), "https://127.0.0.1:%u/services/T/B/" TOKEN,
+           port);
+  o.ca_file = pki.ca;
+  o.max_attempts = 1;
+  make(fx, &o);
+  fx->dflt = (reply_t){.status = 200, .body = "ok"};
+  send_ok(fx, "over TLS");
+  run_until_results(fx, 1);
+  assert_int_equal(fx->results[0].r.err, 0);
+  assert_int_equal(fx->nrecs, 1);
+  assert_string_equal(fx->recs[0].body, "{\"text\":\"over TLS\"}");
+  tw_webhook_close(fx->wh, on_wh_closed, fx);
+  while (!fx->wh_closed)
+    uv_run(&fx->loop, UV_RUN_ONCE);
+
+  /* The same server, without trusting its CA. */
+  fx->wh_closed = false;
+  o.ca_file = NULL;
+  make(fx, &o);
+  send_ok(fx, "not over TLS");
+  run_until_results(fx, 2);
+  assert_int_equal(fx->results[1].r.err, TW_ECERT);
+  assert_int_equal(fx->nrecs, 1);
+  tw_test_pki_remove(&pki);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_discord_request, setup, teardown),
@@ -1039,6 +1153,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_429_retry_after, setup, teardown),
       cmocka_unit_test_setup_teardown(test_429_discord_retry_after, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(test_408_and_bare_429, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_429_wait_capped, setup, teardown),
       cmocka_unit_test_setup_teardown(test_400_permanent, setup, teardown),
       cmocka_unit_test_setup_teardown(test_discord_error_text, setup, teardown),
       cmocka_unit_test_setup_teardown(test_attempts_exhausted, setup, teardown),
@@ -1059,6 +1175,7 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_adapter_closed_first, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(test_https, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
