@@ -39,7 +39,8 @@ extern "C" {
 #define TW_CONFIG_MAX_STR 16384    /* longest scalar, in bytes */
 #define TW_CONFIG_MAX_CHANNELS 100 /* channels of one connector */
 #define TW_CONFIG_MAX_SKILLS 256   /* skills */
-#define TW_CONFIG_MAX_NAME 64      /* longest skill name */
+#define TW_CONFIG_MAX_NAME 64      /* longest skill or webhook name */
+#define TW_CONFIG_MAX_WEBHOOKS 16  /* outgoing webhook instances */
 
 typedef struct tw_config tw_config_t;
 
@@ -87,6 +88,25 @@ typedef struct {
   tw_config_url_t helix;    /* default https://api.twitch.tv/helix */
   tw_config_url_t oauth;    /* default https://id.twitch.tv/oauth2 */
 } tw_config_twitch_t;
+
+/* The chat services an outgoing webhook can post to (connectors.webhook
+ * kind). twitchd/webhook.h, which delivers the messages, uses this type. */
+typedef enum {
+  TW_WEBHOOK_DISCORD = 0,
+  TW_WEBHOOK_SLACK,
+  TW_WEBHOOK_ROCKETCHAT
+} tw_webhook_kind_t;
+
+/* One outgoing webhook instance of connectors.webhook: skills address it by
+ * `name` (the connector name of their Message). */
+typedef struct {
+  const char *name; /* "webhook" in the single form, else the map key */
+  tw_webhook_kind_t kind;
+  tw_config_url_t url;  /* secret: the URL carries the webhook's token */
+  const char *username; /* NULL when absent */
+  int line;             /* where the instance is configured */
+  int col;
+} tw_config_webhook_t;
 
 typedef struct {
   tw_log_level_t level;   /* default TW_LOG_INFO */
@@ -175,8 +195,13 @@ const tw_config_web_t *tw_config_web(const tw_config_t *cfg);
 size_t tw_config_skill_count(const tw_config_t *cfg);
 const tw_config_skill_t *tw_config_skill(const tw_config_t *cfg, size_t i);
 
-/* Calls fn once for every secret in the configuration (today
- * connectors.twitch client-secret and code, when set), so that the runtime
+/* Outgoing webhook instances (connectors.webhook), in file order (0 and
+ * NULL unless loaded without errors). */
+size_t tw_config_webhook_count(const tw_config_t *cfg);
+const tw_config_webhook_t *tw_config_webhook(const tw_config_t *cfg, size_t i);
+
+/* Calls fn once for every secret in the configuration (connectors.twitch
+ * client-secret and code when set, every webhook URL), so that the runtime
  * can register them with tw_log_add_secret(). The string is borrowed for
  * the call. Does nothing unless loaded without errors. */
 void tw_config_foreach_secret(const tw_config_t *cfg,

@@ -239,6 +239,14 @@ const tw_config_skill_t *tw_config_skill(const tw_config_t *cfg, size_t i) {
   return cfg && cfg->valid && i < cfg->skill_count ? &cfg->skills[i] : NULL;
 }
 
+size_t tw_config_webhook_count(const tw_config_t *cfg) {
+  return cfg && cfg->valid ? cfg->webhook_count : 0;
+}
+
+const tw_config_webhook_t *tw_config_webhook(const tw_config_t *cfg, size_t i) {
+  return cfg && cfg->valid && i < cfg->webhook_count ? &cfg->webhooks[i] : NULL;
+}
+
 void tw_config_foreach_secret(const tw_config_t *cfg,
                               void (*fn)(const char *secret, void *arg),
                               void *arg) {

@@ -68,6 +68,9 @@ struct tw_config {
   tw_config_web_t web;
   tw_config_skill_t *skills;
   size_t skill_count;
+  bool has_webhook;
+  tw_config_webhook_t *webhooks;
+  size_t webhook_count;
 };
 
 /* Adds an error / note at line:col (1-based; 0 for none). */

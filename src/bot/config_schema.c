@@ -421,9 +421,10 @@ static char *curl_part(CURLU *u, CURLUPart part) {
 
 /* Parses and checks a URL; fills *out (strings in the arena). Returns
  * false after reporting. Secret-free: a URL with credentials is refused
- * without being echoed. */
+ * without being echoed, and a `secret` URL (a webhook's, which carries its
+ * token in the path) is never quoted at all. */
 static bool parse_url(ctx_t *c, const char *path, const tw_config_node_t *n,
-                      const char *text, const url_rule_t *r,
+                      const char *text, const url_rule_t *r, bool secret,
                       tw_config_url_t *out) {
   bool ok = false;
   char allowed[160];
@@ -438,7 +439,7 @@ static bool parse_url(ctx_t *c, const char *path, const tw_config_node_t *n,
   CURLUcode rc = curl_url_set(u, CURLUPART_URL, text, CURLU_NON_SUPPORT_SCHEME);
   if (rc != CURLUE_OK) {
     ERR(c, n, "%s: %s is not a valid URL (%s); expected scheme://host[:port]",
-        path, quote(c, text), curl_url_strerror(rc));
+        path, secret ? "the value" : quote(c, text), curl_url_strerror(rc));
     goto done;
   }
   scheme = curl_part(u, CURLUPART_SCHEME);
@@ -450,7 +451,8 @@ static bool parse_url(ctx_t *c, const char *path, const tw_config_node_t *n,
   user = curl_part(u, CURLUPART_USER);
   pass = curl_part(u, CURLUPART_PASSWORD);
   if (scheme == NULL || host == NULL || host[0] == '\0') {
-    ERR(c, n, "%s: %s has no host", path, quote(c, text));
+    ERR(c, n, "%s: %s has no host", path,
+        secret ? "the value" : quote(c, text));
     goto done;
   }
   if (user != NULL || pass != NULL) {
@@ -525,7 +527,8 @@ done:
 
 static void store_url(ctx_t *c, const key_def_t *k, const char *path,
                       const tw_config_node_t *n, void *base) {
-  const char *s = want_string(c, path, n, false);
+  bool secret = (k->flags & F_SECRET) != 0;
+  const char *s = want_string(c, path, n, secret);
   if (s == NULL)
     return;
   if (strlen(s) > 2048) {
@@ -534,7 +537,7 @@ static void store_url(ctx_t *c, const key_def_t *k, const char *path,
   }
   tw_config_url_t url;
   memset(&url, 0, sizeof(url));
-  if (parse_url(c, path, n, s, k->rule, &url))
+  if (parse_url(c, path, n, s, k->rule, secret, &url))
     *(tw_config_url_t *)field(base, k->offset) = url;
 }
 
@@ -970,9 +973,165 @@ static void twitch_finish(ctx_t *c, void *base, const tw_config_node_t *key,
   }
 }
 
+/* ---- the webhook connector -------------------------------------------------
+ * Outgoing webhooks to Discord, Slack and Rocket.Chat (docs/connectors.md).
+ * Two shapes:
+ *   webhook: {kind: discord, url: ...}                 one instance, "webhook"
+ *   webhook: {discord: {kind: ..., url: ...}, team: {...}}   named instances
+ * Named instances are maps, so a map that has one of the instance keys or a
+ * value that is not a map is the first shape: a mistyped key then gets
+ * "unknown key" rather than being taken for an instance name. */
+
+static bool is_skill_name(const char *s);
+
+static const char *const webhook_kind_names[] = {"discord", "slack",
+                                                 "rocketchat", NULL};
+static const int webhook_kind_values[] = {TW_WEBHOOK_DISCORD, TW_WEBHOOK_SLACK,
+                                          TW_WEBHOOK_ROCKETCHAT};
+static const enum_rule_t webhook_kind_rule = {webhook_kind_names,
+                                              webhook_kind_values};
+/* The query is kept: Discord takes ?thread_id= to post into a thread. */
+static const url_rule_t rule_webhook_url = {url_https, url_http, true};
+
+/* A display name: at most 80 characters (Discord's limit for webhook
+ * names), no control characters. */
+static int check_display_name(const char *s) {
+  size_t chars = 0;
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    if (*p < 0x20 || *p == 0x7f)
+      return -1;
+    if ((*p & 0xc0) != 0x80)
+      chars++;
+  }
+  return chars <= 80 ? 0 : -1;
+}
+
+static const str_rule_t webhook_username_rule = {
+    1, 320, check_display_name,
+    "must be at most 80 characters long, without control characters"};
+
+#define WHF(m) offsetof(tw_config_webhook_t, m)
+
+static const key_def_t webhook_keys[] = {
+    {"kind", K_ENUM, F_REQUIRED, NULL, NULL, WHF(kind), NO_AUX,
+     &webhook_kind_rule, NULL},
+    {"url", K_URL, F_REQUIRED | F_SECRET, NULL, NULL, WHF(url), NO_AUX,
+     &rule_webhook_url, NULL},
+    {"username", K_STR, 0, NULL, NULL, WHF(username), NO_AUX,
+     &webhook_username_rule, NULL},
+};
+#define NWEBHOOK_KEYS (sizeof(webhook_keys) / sizeof(webhook_keys[0]))
+
+static const section_def_t webhook_section = {"connectors.webhook",
+                                              webhook_keys, NWEBHOOK_KEYS};
+
+static bool contains_ci(const char *hay, const char *needle) {
+  size_t n = strlen(needle);
+  for (; *hay; hay++) {
+    size_t i = 0;
+    while (i < n && hay[i] && lower_ascii(hay[i]) == needle[i])
+      i++;
+    if (i == n)
+      return true;
+  }
+  return false;
+}
+
+/* One instance: its keys, then the checks that need the kind. */
+static void webhook_instance(ctx_t *c, tw_config_t *cfg, const char *name,
+                             const char *path, const tw_config_node_t *key,
+                             const tw_config_node_t *map) {
+  if (cfg->webhook_count >= TW_CONFIG_MAX_WEBHOOKS) {
+    ERR(c, key, "connectors.webhook: more than %d webhooks",
+        TW_CONFIG_MAX_WEBHOOKS);
+    return;
+  }
+  tw_config_webhook_t w;
+  memset(&w, 0, sizeof(w));
+  section_def_t sec = webhook_section;
+  sec.path = path;
+  size_t before = cfg->errors.n;
+  apply_section(c, &sec, map, key, &w);
+  if (cfg->errors.n != before)
+    return;
+  /* Discord answers 400 to these at the worst moment (going live); say so
+   * at `twitchd check` instead. */
+  if (w.kind == TW_WEBHOOK_DISCORD && w.username != NULL &&
+      (contains_ci(w.username, "discord") ||
+       contains_ci(w.username, "clyde"))) {
+    const tw_config_node_t *at = tw_config_node_get(map, "username");
+    ERR(c, at ? at : key,
+        "%s.username: Discord refuses webhook names that contain 'discord' "
+        "or 'clyde'",
+        sec.path);
+    return;
+  }
+  w.name = name;
+  w.line = key->line;
+  w.col = key->col;
+  cfg->webhooks[cfg->webhook_count++] = w;
+}
+
+static void webhook_apply(ctx_t *c, const tw_config_node_t *key,
+                          const tw_config_node_t *map, void *base) {
+  tw_config_t *cfg = base;
+  if (map == NULL || map->count == 0) {
+    ERR(c, key,
+        "connectors.webhook: expected kind and url, or a map of named "
+        "webhooks each with kind and url");
+    return;
+  }
+  if (cfg->webhooks == NULL) {
+    cfg->webhooks =
+        tw__arena_alloc(c->a, TW_CONFIG_MAX_WEBHOOKS * sizeof(*cfg->webhooks));
+    if (cfg->webhooks == NULL) {
+      c->nomem = true;
+      return;
+    }
+  }
+  bool single = false;
+  for (size_t i = 0; i < map->count; i++) {
+    for (size_t k = 0; k < NWEBHOOK_KEYS; k++)
+      if (strcmp(map->keys[i]->text, webhook_keys[k].key) == 0)
+        single = true;
+    if (map->items[i]->type != TW_CONFIG_MAP)
+      single = true;
+  }
+  if (single) {
+    webhook_instance(c, cfg, "webhook", "connectors.webhook", key, map);
+    return;
+  }
+  for (size_t i = 0; i < map->count; i++) {
+    const tw_config_node_t *nk = map->keys[i], *nv = map->items[i];
+    if (nk->invalid || nv->invalid)
+      continue;
+    if (!is_skill_name(nk->text)) {
+      ERR(c, nk,
+          "connectors.webhook: %s is not a valid webhook name (1 to %d "
+          "characters: letters, digits, '_', '-')",
+          quote(c, nk->text), TW_CONFIG_MAX_NAME);
+      continue;
+    }
+    if (strcmp(nk->text, "twitch") == 0) {
+      ERR(c, nk,
+          "connectors.webhook.twitch: 'twitch' names the Twitch connector; "
+          "give this webhook another name");
+      continue;
+    }
+    bool dup = false;
+    for (size_t j = 0; j < cfg->webhook_count; j++)
+      dup = dup || strcmp(cfg->webhooks[j].name, nk->text) == 0;
+    if (dup)
+      continue; /* a duplicate key, reported by the parser */
+    webhook_instance(c, cfg, nk->text,
+                     join_path(c, "connectors.webhook", nk->text), nk, nv);
+  }
+}
+
 /* ---- connectors -----------------------------------------------------------
- * One row per connector kind. Adding one (an outgoing "webhook" connector,
- * say) takes its struct in tw_config, its section table and a row here. */
+ * One row per connector kind. Adding one takes its struct in tw_config, its
+ * section table and a row here; a connector with several instances (webhook)
+ * applies its sections itself. */
 
 typedef struct {
   const char *name;
@@ -982,11 +1141,17 @@ typedef struct {
   bool required;
   void (*finish)(ctx_t *c, void *base, const tw_config_node_t *key,
                  const tw_config_node_t *map);
+  /* when set, called with the connector's map (NULL when empty) instead of
+   * applying `section` to it; base is at `offset` */
+  void (*apply)(ctx_t *c, const tw_config_node_t *key,
+                const tw_config_node_t *map, void *base);
 } connector_def_t;
 
 static const connector_def_t connector_defs[] = {
     {"twitch", &twitch_section, offsetof(tw_config_t, twitch),
-     offsetof(tw_config_t, has_twitch), true, twitch_finish},
+     offsetof(tw_config_t, has_twitch), true, twitch_finish, NULL},
+    {"webhook", &webhook_section, 0, offsetof(tw_config_t, has_webhook), false,
+     NULL, webhook_apply},
 };
 #define NCONNECTORS (sizeof(connector_defs) / sizeof(connector_defs[0]))
 
@@ -1038,8 +1203,11 @@ static void connectors_fn(ctx_t *c, const key_def_t *k,
       continue;
     }
     size_t before = cfg->errors.n;
-    apply_section(c, def->section, cv->type == TW_CONFIG_MAP ? cv : NULL, ck,
-                  cbase);
+    if (def->apply != NULL)
+      def->apply(c, ck, cv->type == TW_CONFIG_MAP ? cv : NULL, cbase);
+    else
+      apply_section(c, def->section, cv->type == TW_CONFIG_MAP ? cv : NULL, ck,
+                    cbase);
     *(bool *)field(cfg, def->present) = true;
     if (def->finish != NULL && cfg->errors.n == before)
       def->finish(c, cbase, ck, cv);
@@ -1336,7 +1504,12 @@ void tw__cfg_foreach_secret(const tw_config_t *cfg,
                             void *arg) {
   for (size_t d = 0; d < NCONNECTORS; d++) {
     const connector_def_t *def = &connector_defs[d];
+    if (def->apply != NULL)
+      continue; /* instances, below */
     if (*(const bool *)(const void *)((const char *)cfg + def->present))
       section_secrets(def->section, (const char *)cfg + def->offset, fn, arg);
   }
+  /* A webhook URL is its credential: anyone who has it can post. */
+  for (size_t i = 0; i < cfg->webhook_count; i++)
+    fn(cfg->webhooks[i].url.url, arg);
 }
