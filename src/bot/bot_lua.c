@@ -158,7 +158,8 @@ static int raise_at(lua_State *L, int level, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(msg, sizeof(msg), fmt, ap);
   va_end(ap);
-  return luaL_error(L, "%s: %s", where, msg);
+  lua_pushfstring(L, "%s: %s", where, msg);
+  return lua_error(L);
 }
 
 static int box_gc(lua_State *L) {
@@ -376,6 +377,7 @@ static tw_event_t **event_from_lua(lua_State *L, int idx, int level) {
  * followed by a table of more fields. Returns a normalised event table. */
 static int l_construct(lua_State *L) {
   tw_event_kind_t kind = (tw_event_kind_t)lua_tointeger(L, lua_upvalueindex(1));
+  int nargs = lua_gettop(L);
   tw_event_t **box = new_box(L);
   int boxi = lua_gettop(L);
   *box = tw_event_new(kind);
@@ -396,9 +398,9 @@ static int l_construct(lua_State *L) {
     return raise_at(L, 1, "%s takes a table of fields, got %s",
                     tw_event_kind_name(kind), luaL_typename(L, 1));
   }
-  if (more && lua_type(L, more) == LUA_TTABLE)
+  if (more && more <= nargs && lua_type(L, more) == LUA_TTABLE)
     fill_from_table(L, *box, more, 1);
-  else if (more && !lua_isnoneornil(L, more))
+  else if (more && more <= nargs && !lua_isnil(L, more))
     return raise_at(L, 1, "%s: the second argument must be a table",
                     tw_event_kind_name(kind));
   push_event(L, *box);
@@ -495,24 +497,24 @@ static void read_list(lua_State *L, int idx, const char *key, tw__rule_t *r,
                       int (*add)(tw__rule_t *, const char *)) {
   if (lua_type(L, idx) == LUA_TSTRING) {
     if (add(r, lua_tostring(L, idx)) != 0)
-      raise_at(L, 2, "bad %s entry '%s'", key, lua_tostring(L, idx));
+      raise_at(L, 1, "bad %s entry '%s'", key, lua_tostring(L, idx));
     return;
   }
   if (lua_type(L, idx) != LUA_TTABLE)
-    raise_at(L, 2,
+    raise_at(L, 1,
              "option %s must be a list of strings, got %s (is the "
              "config option it comes from set?)",
              key, luaL_typename(L, idx));
   lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
   if (n > TW_BOT_MAX_LIST)
-    raise_at(L, 2, "option %s has more than %d entries", key, TW_BOT_MAX_LIST);
+    raise_at(L, 1, "option %s has more than %d entries", key, TW_BOT_MAX_LIST);
   for (lua_Integer i = 1; i <= n; i++) {
     lua_rawgeti(L, idx, i);
     if (lua_type(L, -1) != LUA_TSTRING)
-      raise_at(L, 2, "option %s: entry %lld is not a string", key,
+      raise_at(L, 1, "option %s: entry %lld is not a string", key,
                (long long)i);
     if (add(r, lua_tostring(L, -1)) != 0)
-      raise_at(L, 2, "option %s: bad entry '%s'", key, lua_tostring(L, -1));
+      raise_at(L, 1, "option %s: bad entry '%s'", key, lua_tostring(L, -1));
     lua_pop(L, 1);
   }
 }
@@ -535,14 +537,14 @@ static unsigned read_opts(lua_State *L, int idx, tw__rule_t *r, bool regex) {
   if (lua_isnoneornil(L, idx))
     return 0;
   if (lua_type(L, idx) != LUA_TTABLE)
-    raise_at(L, 2, "options must be a table");
+    raise_at(L, 1, "options must be a table");
   lua_pushnil(L);
   while (lua_next(L, idx) != 0) {
     const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
     int v = lua_gettop(L);
     if (regex && strcmp(k, "case_sensitive") == 0) {
       if (lua_type(L, v) != LUA_TBOOLEAN)
-        raise_at(L, 2, "case_sensitive must be true or false");
+        raise_at(L, 1, "case_sensitive must be true or false");
       if (!lua_toboolean(L, v))
         flags |= TW_SKILL_CASELESS;
     } else if (regex && strcmp(k, "matching_condition") == 0) {
@@ -554,7 +556,7 @@ static unsigned read_opts(lua_State *L, int idx, tw__rule_t *r, bool regex) {
       else if (c != NULL && strcmp(c, "fullmatch") == 0)
         flags |= TW_SKILL_FULLMATCH;
       else
-        raise_at(L, 2,
+        raise_at(L, 1,
                  "matching_condition must be \"search\", \"match\" or "
                  "\"fullmatch\"");
     } else if (strcmp(k, "users") == 0) {
@@ -569,11 +571,11 @@ static unsigned read_opts(lua_State *L, int idx, tw__rule_t *r, bool regex) {
     } else if (strcmp(k, "roles") == 0) {
       read_list(L, v, k, r, add_role);
       if (r->roles == 0)
-        raise_at(L, 2,
+        raise_at(L, 1,
                  "roles must name at least one of broadcaster, "
                  "moderator, vip, subscriber");
     } else {
-      raise_at(L, 2,
+      raise_at(L, 1,
                "unknown option '%s' (options: %susers, rooms, "
                "connectors, roles)",
                k, regex ? "case_sensitive, matching_condition, " : "");
@@ -601,7 +603,8 @@ static int l_match_regex(lua_State *L) {
   if (tw__skill_add_regex(skill_of(L), pattern, flags, r, where, ref, NULL,
                           NULL, err, sizeof(err)) != 0) {
     luaL_unref(L, LUA_REGISTRYINDEX, ref);
-    return luaL_error(L, "%s: %s", where, err);
+    lua_pushfstring(L, "%s: %s", where, err);
+    return lua_error(L);
   }
   return 0;
 }
@@ -625,7 +628,8 @@ static int l_match_event(lua_State *L) {
   if (tw__skill_add_event(skill_of(L), name, r, where, ref, NULL, NULL, err,
                           sizeof(err)) != 0) {
     luaL_unref(L, LUA_REGISTRYINDEX, ref);
-    return luaL_error(L, "%s: %s", where, err);
+    lua_pushfstring(L, "%s: %s", where, err);
+    return lua_error(L);
   }
   return 0;
 }
@@ -645,7 +649,8 @@ static int l_every(lua_State *L) {
   if (tw__skill_add_timer(skill_of(L), (uint64_t)llround(secs * 1000.0), where,
                           ref, NULL, NULL, err, sizeof(err)) != 0) {
     luaL_unref(L, LUA_REGISTRYINDEX, ref);
-    return luaL_error(L, "%s: %s", where, err);
+    lua_pushfstring(L, "%s: %s", where, err);
+    return lua_error(L);
   }
   return 0;
 }
@@ -1001,7 +1006,8 @@ static void make_bot_table(lua_State *L, const tw_config_node_t *options) {
   lua_setmetatable(L, -2);
   /* lua-path: extra require folders, relative to the skill's folder. */
   lua_newtable(L);
-  if (lua_getfield(L, -2, "lua-path") == LUA_TTABLE) {
+  lua_pushliteral(L, "lua-path");
+  if (lua_rawget(L, -3) == LUA_TTABLE) {
     lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
     for (lua_Integer i = 1; i <= n; i++) {
       if (lua_rawgeti(L, -1, i) == LUA_TSTRING) {
