@@ -152,8 +152,9 @@ typedef struct tw_skill_api {
 #define TW_SKILL_API_HAS(api, m)                                               \
   ((api)->size >= offsetof(tw_skill_api_t, m) + sizeof((api)->m))
 
-/* The entry point: registers the skill's matchers. Return 0, or non-zero
- * to fail the load. */
+/* The entry point: registers the skill's matchers. `api` stays valid (and
+ * unchanged) until the skill is unloaded, so the skill may keep it for its
+ * handlers. Return 0, or non-zero to fail the load. */
 typedef int (*tw_skill_init_fn)(const tw_skill_api_t *api, tw_skill_t *skill);
 
 #ifdef __cplusplus

@@ -184,6 +184,7 @@ struct tw_skill {
   /* A C skill's failed registration: the message that becomes the load
    * error (the ABI's registration functions return only a code). */
   char reg_err[TW_BOT_MAX_ERROR];
+  tw_skill_api_t api; /* the table given to a C skill's init */
 };
 
 struct tw_bot {

@@ -220,11 +220,13 @@ int tw__native_load(tw_skill_t *s, char *err, size_t errcap) {
      * pointer; memcpy keeps ISO C's object/function pointer rule. */
     memcpy(&init, &sym, sizeof(init));
   }
-  tw_skill_api_t api = api_template;
-  api.init_arg = s->init_arg;
+  /* The table lives in the skill: a plug-in may keep the pointer until it
+   * is unloaded. */
+  s->api = api_template;
+  s->api.init_arg = s->init_arg;
   s->reg_err[0] = '\0';
   s->actions_in_call = 0;
-  int rc = init(&api, s);
+  int rc = init(&s->api, s);
   if (rc != 0) {
     if (s->reg_err[0] != '\0')
       snprintf(err, errcap, "%s", s->reg_err);
