@@ -39,6 +39,9 @@ extern "C" {
 
 #define TW_SKILL_ABI_VERSION 1
 #define TW_SKILL_ENTRY_SYMBOL "tw_skill_init_v1"
+/* Marks the entry point exported when the plug-in is built with
+ * -fvisibility=hidden (recommended: nothing else needs to be visible). */
+#define TW_SKILL_EXPORT __attribute__((visibility("default")))
 
 /* The runtime's handle on one loaded skill (opaque). */
 typedef struct tw_skill tw_skill_t;
@@ -156,6 +159,11 @@ typedef struct tw_skill_api {
  * unchanged) until the skill is unloaded, so the skill may keep it for its
  * handlers. Return 0, or non-zero to fail the load. */
 typedef int (*tw_skill_init_fn)(const tw_skill_api_t *api, tw_skill_t *skill);
+
+/* The symbol a shared-object skill defines (declared here so that it is
+ * defined with this exact type). */
+TW_SKILL_EXPORT int tw_skill_init_v1(const tw_skill_api_t *api,
+                                     tw_skill_t *skill);
 
 #ifdef __cplusplus
 }
