@@ -282,6 +282,8 @@ typedef struct {
   int docs;
   bool fatal; /* stop reading: a cap was hit or memory ran out */
   bool nomem;
+  const char *data; /* the input, for single-quoted scalars */
+  size_t len;
 } builder_t;
 
 static void note_mark(builder_t *b, const struct fy_mark *m) {
@@ -535,6 +537,44 @@ unsupported:
   return false;
 }
 
+/* Decodes the raw text between the quotes of a single-quoted scalar: two
+ * quotes are one, and line breaks fold as YAML 1.2 says (white space around
+ * them dropped, one break is a space, n breaks are n-1 newlines). Done here
+ * because libfyaml 0.7.12's fy_token_get_text() decodes consecutive quote
+ * escapes wrongly ('x''''y' gives "x'''" instead of "x''y") and leaks memory
+ * on them (found by fuzz_config). Writes at most n bytes to out and returns
+ * the length. */
+static size_t decode_single_quoted(const char *raw, size_t n, char *out) {
+  size_t o = 0, i = 0;
+  while (i < n) {
+    char c = raw[i];
+    if (c == '\'' && i + 1 < n && raw[i + 1] == '\'') {
+      out[o++] = '\'';
+      i += 2;
+    } else if (c == '\n' || c == '\r') {
+      while (o > 0 && (out[o - 1] == ' ' || out[o - 1] == '\t'))
+        o--;
+      size_t breaks = 0;
+      while (i < n && (raw[i] == '\n' || raw[i] == '\r')) {
+        i += raw[i] == '\r' && i + 1 < n && raw[i + 1] == '\n' ? 2 : 1;
+        breaks++;
+        while (i < n && (raw[i] == ' ' || raw[i] == '\t'))
+          i++;
+      }
+      if (breaks == 1) {
+        out[o++] = ' ';
+      } else {
+        for (size_t k = 1; k < breaks; k++)
+          out[o++] = '\n';
+      }
+    } else {
+      out[o++] = c;
+      i++;
+    }
+  }
+  return o;
+}
+
 static void on_scalar(builder_t *b, struct fy_event *e) {
   tw_config_node_t *n = new_node(b, TW_CONFIG_STRING);
   if (n == NULL)
@@ -547,7 +587,23 @@ static void on_scalar(builder_t *b, struct fy_event *e) {
       n->col > 1)
     n->col--;
   size_t len = 0;
-  const char *text = fy_token_get_text(e->scalar.value, &len);
+  const char *text = NULL;
+  char *decoded = NULL;
+  const struct fy_mark *ms = fy_token_start_mark(e->scalar.value);
+  const struct fy_mark *me = fy_token_end_mark(e->scalar.value);
+  if (style == FYSS_SINGLE_QUOTED && ms != NULL && me != NULL &&
+      ms->input_pos <= me->input_pos && me->input_pos <= b->len) {
+    size_t raw = me->input_pos - ms->input_pos;
+    decoded = malloc(raw + 1);
+    if (decoded == NULL) {
+      b->nomem = b->fatal = true;
+      return;
+    }
+    len = decode_single_quoted(b->data + ms->input_pos, raw, decoded);
+    text = decoded;
+  } else {
+    text = fy_token_get_text(e->scalar.value, &len);
+  }
   if (text == NULL) {
     text = "";
     len = 0;
@@ -563,6 +619,7 @@ static void on_scalar(builder_t *b, struct fy_event *e) {
     tw__cfg_error(b->cfg, n->line, n->col,
                   "value contains a NUL character (\\0)");
   n->text = tw__arena_strndup(&b->cfg->arena, text, len);
+  free(decoded);
   if (n->text == NULL) {
     b->nomem = b->fatal = true;
     return;
@@ -632,6 +689,189 @@ static void on_event(builder_t *b, struct fy_event *e) {
   }
 }
 
+/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid
+ * (RFC 3629: no overlongs, surrogates or code points above U+10FFFF). */
+static size_t utf8_len(const unsigned char *s, size_t n) {
+  unsigned char c = s[0];
+  if (c < 0x80)
+    return 1;
+  size_t len = c >= 0xC2 && c <= 0xDF   ? 2
+               : c >= 0xE0 && c <= 0xEF ? 3
+               : c >= 0xF0 && c <= 0xF4 ? 4
+                                        : 0;
+  if (len == 0 || n < len)
+    return 0;
+  for (size_t i = 1; i < len; i++)
+    if ((s[i] & 0xC0) != 0x80)
+      return 0;
+  if ((c == 0xE0 && s[1] < 0xA0) || (c == 0xED && s[1] > 0x9F) ||
+      (c == 0xF0 && s[1] < 0x90) || (c == 0xF4 && s[1] > 0x8F))
+    return 0;
+  return len;
+}
+
+/* A configuration is UTF-8 text without NUL bytes. Checked before libfyaml
+ * sees it: besides giving a clear message, this keeps libfyaml 0.7.12 out
+ * of an endless loop it enters on a directive line ('%') followed by
+ * invalid UTF-8 (found by fuzz_config). Returns false after reporting the
+ * first bad byte with its position. */
+static bool check_text(tw_config_t *cfg, const char *data, size_t len) {
+  const unsigned char *u = (const unsigned char *)data;
+  int line = 1, col = 1;
+  for (size_t i = 0; i < len;) {
+    size_t l = u[i] == 0 ? 0 : utf8_len(u + i, len - i);
+    if (l == 0) {
+      if (u[i] == 0)
+        tw__cfg_error(cfg, line, col, "the file contains a NUL byte");
+      else
+        tw__cfg_error(cfg, line, col,
+                      "the file is not valid UTF-8 (byte 0x%02X); save it "
+                      "as UTF-8",
+                      u[i]);
+      return false;
+    }
+    if (u[i] == '\n') {
+      line++;
+      col = 1;
+    } else {
+      col++;
+    }
+    i += l;
+  }
+  return true;
+}
+
+/* A light lexical pass over the (valid UTF-8) text, before libfyaml, that
+ * refuses three YAML features a configuration never needs: directives
+ * ('%YAML' at the start of a line), explicit keys ('? key') and tabs used
+ * for indentation. libfyaml 0.7.12 crashes in its error paths around them
+ * (a NULL write in fy_parser_destroy() after "? k:\n  h: <tab>:", found by
+ * fuzz_config; compare libfyaml issue #57), so they never reach it.
+ *
+ * The pass knows just enough YAML not to look inside comments, quoted
+ * strings and block scalars: it tracks whether the next character would
+ * start a node (start of a line, after "- ", after ": ", inside [ { ,),
+ * since only there can '?', quotes and '|' or '>' be indicators. A plain
+ * scalar continued on a line that starts with "? " would be refused by
+ * mistake; that is the price of not writing a second YAML parser. Returns
+ * false after reporting the first problem. */
+static bool prescan(tw_config_t *cfg, const char *data, size_t len) {
+  enum { PLAIN, SQ, DQ } str = PLAIN;
+  int flow = 0;    /* depth of [ and { */
+  long block = -1; /* indentation of a block scalar's parent line */
+  size_t i = 0;
+  int line = 1;
+  while (i < len) {
+    /* one line: [i, end) */
+    size_t end = i;
+    while (end < len && data[end] != '\n')
+      end++;
+    size_t indent = 0;
+    while (i + indent < end && data[i + indent] == ' ')
+      indent++;
+    bool blank = i + indent == end || data[i + indent] == '\r' ||
+                 data[i + indent] == '#';
+    if (block >= 0 && str == PLAIN) {
+      if (blank || (long)indent > block) {
+        i = end + 1;
+        line++;
+        continue; /* block scalar content */
+      }
+      block = -1;
+    }
+    size_t p = i + indent;
+    if (str == PLAIN && flow == 0 && p < end && data[p] == '\t') {
+      /* a tab before the first non-blank of a line (blank lines and
+       * comment lines aside) */
+      size_t q = p;
+      while (q < end && (data[q] == '\t' || data[q] == ' '))
+        q++;
+      if (q < end && data[q] != '#' && data[q] != '\r') {
+        tw__cfg_error(cfg, line, (int)indent + 1,
+                      "tab character used for indentation; indent with "
+                      "spaces");
+        return false;
+      }
+    }
+    if (str == PLAIN && flow == 0 && indent == 0 && p < end && data[p] == '%') {
+      tw__cfg_error(cfg, line, 1,
+                    "YAML directives ('%%...') are not supported in the "
+                    "configuration");
+      return false;
+    }
+    bool node = str == PLAIN; /* could a node start here? */
+    int col = (int)indent + 1;
+    for (; p < end; p++) {
+      char c = data[p];
+      char next = p + 1 < end ? data[p + 1] : '\n';
+      bool sep_next =
+          next == ' ' || next == '\t' || next == '\n' || next == '\r';
+      if ((unsigned char)c < 0x80 || (unsigned char)c >= 0xC0)
+        col++; /* columns count characters, not bytes */
+      if (str == SQ) {
+        if (c == '\'') {
+          if (next == '\'')
+            p++;
+          else
+            str = PLAIN;
+        }
+        continue;
+      }
+      if (str == DQ) {
+        if (c == '\\')
+          p++;
+        else if (c == '"')
+          str = PLAIN;
+        continue;
+      }
+      if (c == ' ' || c == '\t' || c == '\r')
+        continue;
+      if (c == '#' && (p == i || data[p - 1] == ' ' || data[p - 1] == '\t'))
+        break; /* comment */
+      if (node && c == '?' && (sep_next || (flow > 0 && next == ','))) {
+        tw__cfg_error(cfg, line, col - 1,
+                      "explicit keys ('? key') are not supported in the "
+                      "configuration; write 'key: value'");
+        return false;
+      }
+      if (node && (c == '\'' || c == '"')) {
+        str = c == '\'' ? SQ : DQ;
+        node = false;
+        continue;
+      }
+      if (node && flow == 0 && (c == '|' || c == '>')) {
+        block = (long)indent;
+        break; /* the header's rest is indicators and a comment */
+      }
+      if (node && c == '-' && sep_next)
+        continue; /* a sequence entry: a node may follow */
+      if (c == '[' || c == '{') {
+        if (node || flow > 0) {
+          flow++;
+          node = true;
+          continue;
+        }
+      } else if ((c == ']' || c == '}') && flow > 0) {
+        flow--;
+        node = false;
+        continue;
+      } else if (c == ',' && flow > 0) {
+        node = true;
+        continue;
+      } else if (c == ':' &&
+                 (sep_next ||
+                  (flow > 0 && (next == ',' || next == ']' || next == '}')))) {
+        node = true;
+        continue;
+      }
+      node = false; /* inside a plain scalar, an anchor, a tag... */
+    }
+    i = end + 1;
+    line++;
+  }
+  return true;
+}
+
 /* libfyaml must never write to stderr on its own: with collection on,
  * errors are kept for us, and anything else lands here and is dropped. */
 static void diag_sink(struct fy_diag *diag, void *user, const char *buf,
@@ -643,6 +883,8 @@ static void diag_sink(struct fy_diag *diag, void *user, const char *buf,
 }
 
 int tw__cfg_parse(tw_config_t *cfg, const char *data, size_t len) {
+  if (!check_text(cfg, data, len) || !prescan(cfg, data, len))
+    return TW_ECONFIG;
   struct fy_diag_cfg dcfg;
   fy_diag_cfg_default(&dcfg);
   dcfg.fp = NULL;
@@ -672,6 +914,8 @@ int tw__cfg_parse(tw_config_t *cfg, const char *data, size_t len) {
   }
   b->cfg = cfg;
   b->line = b->col = 1;
+  b->data = data;
+  b->len = len;
   int rc = 0;
   if (fy_parser_set_string(fyp, data, len) != 0) {
     rc = TW_ENOMEM;

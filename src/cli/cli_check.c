@@ -46,13 +46,6 @@ static void print_url(const char *name, const tw_config_url_t *u) {
   printf("  %-18s %s\n", name, u->url ? u->url : "(not set)");
 }
 
-static const char *level_name(tw_log_level_t level) {
-  static const char *const names[] = {"trace", "debug", "info",
-                                      "warn",  "error", "off"};
-  return (unsigned)level < sizeof(names) / sizeof(names[0]) ? names[level]
-                                                            : "?";
-}
-
 static void summary(const tw_config_t *cfg) {
   const tw_config_twitch_t *t = tw_config_twitch(cfg);
   const tw_config_logging_t *l = tw_config_logging(cfg);
@@ -86,7 +79,7 @@ static void summary(const tw_config_t *cfg) {
   for (size_t i = 0; i < ns; i++)
     printf("%s%s", i ? ", " : " (", tw_config_skill(cfg, i)->name);
   printf("%s\n", ns ? ")" : "");
-  printf("logging: level %s, format %s\n", level_name(l->level),
+  printf("logging: level %s, format %s\n", tw_log_level_name(l->level),
          l->format == TW_LOG_JSON ? "json" : "text");
   printf("web: %s port %d\n", w->host, w->port);
 }

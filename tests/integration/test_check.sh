@@ -117,6 +117,11 @@ run check -c "$FIX/good/seed-skills.yaml"
 expect_status 0 "seed skills"
 expect_in "$work/out" "skills: 1 (twitch)" "seed skills summary"
 
+# 7. The commented example configuration is valid.
+run check -c "${TW_SRC:?TW_SRC must name the repository}/examples/twitchd.yaml"
+expect_status 0 "examples/twitchd.yaml"
+expect_in "$work/out" "skills: 1 (twitch)" "example summary"
+
 if [ "$fails" -ne 0 ]; then
   echo "test_check: $fails failure(s)"
   exit 1

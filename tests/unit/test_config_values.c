@@ -18,6 +18,7 @@
 
 #include "twitchd/config.h"
 #include "twitchd/error.h"
+#include "twitchd/log.h"
 
 static char fixture_dir[1024];
 
@@ -500,6 +501,96 @@ static void test_buffer(void **state) {
   tw_config_free(cfg);
 }
 
+/* Single-quoted strings are decoded by the loader itself (libfyaml 0.7.12
+ * gets runs of quote escapes wrong): check the YAML 1.2 rules. */
+static void test_single_quoted(void **state) {
+  (void)state;
+  static const struct {
+    const char *yaml; /* the value as written after "v: " */
+    const char *want;
+  } cases[] = {
+      {"'x''''y'", "x''y"},
+      {"''", ""},
+      {"''''", "'"},
+      {"''''''", "''"},
+      {"'it''s'", "it's"},
+      {"'  lead and trail  '", "  lead and trail  "},
+      {"'a\n\n      b  \n       c'", "a\nb c"},
+      {"'a  \n\n\n      b'", "a\n\nb"},
+      {"'one\r\n      two'", "one two"},
+      {"'#not a comment: {}[]'", "#not a comment: {}[]"},
+      {"'caf\xc3\xa9 ''ok'''", "caf\xc3\xa9 'ok'"},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    char text[512];
+    snprintf(text, sizeof(text), "%sskills:\n  - name: q\n    v: %s\n", minimal,
+             cases[i].yaml);
+    tw_config_t *cfg = load_buf(text, 0);
+    const tw_config_node_t *v =
+        tw_config_node_get(tw_config_skill(cfg, 0)->options, "v");
+    assert_int_equal(tw_config_node_type(v), TW_CONFIG_STRING);
+    assert_string_equal(tw_config_node_string(v), cases[i].want);
+    tw_config_free(cfg);
+  }
+}
+
+/* The lexical pass that keeps explicit keys, directives and tab
+ * indentation away from libfyaml lets their look-alikes through intact. */
+static void test_lexical_lookalikes(void **state) {
+  (void)state;
+  tw_config_t *cfg = load_ok("good/lexical.yaml");
+  const tw_config_twitch_t *t = tw_config_twitch(cfg);
+  assert_int_equal(t->channel_count, 2);
+  assert_string_equal(t->channels[1], "bar");
+  const tw_config_node_t *o = tw_config_skill(cfg, 0)->options;
+  static const struct {
+    const char *key, *want;
+  } want[] = {
+      {"question", "? not a key"},
+      {"single", "? nor this, it's quoted"},
+      {"hash", "a # b"},
+      {"pipe", "| >"},
+      {"tabbed", "tab\tinside"},
+      {"block", "? a line of a block scalar\n% and another\n\tstill inside "
+                "(a tab after the indentation)\n"},
+      {"folded", "? folded\n"},
+      {"plain", "what? yes"},
+      {"dash", "a - b -"},
+  };
+  for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+    assert_string_equal(
+        tw_config_node_string(tw_config_node_get(o, want[i].key)),
+        want[i].want);
+  const tw_config_node_t *flow = tw_config_node_get(o, "flow");
+  assert_string_equal(tw_config_node_string(tw_config_node_get(flow, "a")),
+                      "?");
+  assert_int_equal(tw_config_node_size(tw_config_node_get(flow, "b")), 2);
+  tw_config_free(cfg);
+}
+
+static void register_secret(const char *s, void *arg) {
+  (void)arg;
+  assert_int_equal(tw_log_add_secret(s), 0);
+}
+
+/* What the runtime does at start-up: every secret of the configuration is
+ * registered with the logger, and then no log line can show it. */
+static void test_secrets_redacted_in_log(void **state) {
+  (void)state;
+  tw_config_t *cfg = load_ok("good/seed.yaml");
+  tw_log_clear_secrets();
+  tw_config_foreach_secret(cfg, register_secret, NULL);
+  char out[256];
+  tw_log_redact("exchanging code=hfu923hfks02nd2821jfislf with "
+                "client_secret=kdksd0458j93847j",
+                out, sizeof(out));
+  assert_null(strstr(out, "hfu923hfks02nd2821jfislf"));
+  assert_null(strstr(out, "kdksd0458j93847j"));
+  assert_non_null(strstr(out, "[REDACTED]"));
+  tw_log_clear_secrets();
+  tw_config_free(cfg);
+}
+
 static void test_diag_format(void **state) {
   (void)state;
   tw_config_diag_t d = {"twitchd.yaml", 7, 5, "unknown key 'clientid'"};
@@ -679,6 +770,8 @@ int main(void) {
       cmocka_unit_test(test_scalar_typing),
       cmocka_unit_test(test_yaml11_booleans),
       cmocka_unit_test(test_buffer),
+      cmocka_unit_test(test_single_quoted),
+      cmocka_unit_test(test_lexical_lookalikes),
       cmocka_unit_test(test_diag_format),
       cmocka_unit_test(test_errors_sorted),
       cmocka_unit_test(test_error_cap),
@@ -686,6 +779,7 @@ int main(void) {
       cmocka_unit_test(test_too_big_and_unreadable),
       cmocka_unit_test(test_states_and_nulls),
       cmocka_unit_test(test_secrets_never_in_messages),
+      cmocka_unit_test(test_secrets_redacted_in_log),
   };
   return cmocka_run_group_tests(tests, setup, NULL);
 }
