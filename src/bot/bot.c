@@ -663,6 +663,9 @@ void tw_bot_free(tw_bot_t *bot) {
   if (bot == NULL)
     return;
   bot->busy = true;
+  /* A uv timer not closed yet must not reach the freed bot. */
+  if (bot->uvt != NULL)
+    tw__bot_timer_detach(bot->uvt);
   for (size_t i = 0; i < bot->nskills; i++)
     skill_free(bot->skills[i]);
   free(bot->skills);

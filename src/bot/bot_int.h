@@ -256,5 +256,7 @@ int tw__native_call(tw_skill_t *s, tw_skill_handler_fn fn, void *arg,
 /* ---- libuv timer (bot_uv.c) --------------------------------------------- */
 
 void tw__bot_timer_rearm(struct tw_bot_timer *t);
+/* The bot is going away: the timer stops and forgets it. */
+void tw__bot_timer_detach(struct tw_bot_timer *t);
 
 #endif

@@ -464,9 +464,25 @@ static int l_conn_send(lua_State *L) {
 
 /* event:respond(text | event) -> true | nil, "reason" */
 static int l_respond(lua_State *L) {
-  if (table_kind(L, 1) < 0)
+  int kind = table_kind(L, 1);
+  if (kind < 0)
     return raise_at(L, 1, "use event:respond(text), with a colon");
-  tw_event_t **to = event_from_lua(L, 1, 1);
+  /* Only the fields that say where to answer are read, so that a skill
+   * that stored its own keys in the event table can still respond. */
+  tw_event_t **to = new_box(L);
+  *to = tw_event_new((tw_event_kind_t)kind);
+  if (*to == NULL)
+    return luaL_error(L, "not enough memory");
+  static const char *const where[] = {"connector", "target", "user", "user_id",
+                                      "room_id"};
+  for (size_t i = 0; i < sizeof(where) / sizeof(where[0]); i++) {
+    if (tw_event_field_find((tw_event_kind_t)kind, where[i]) == NULL)
+      continue;
+    lua_pushstring(L, where[i]);
+    if (lua_rawget(L, 1) == LUA_TSTRING)
+      set_from_lua(L, *to, where[i], lua_gettop(L), 1);
+    lua_pop(L, 1);
+  }
   tw_event_t **reply;
   if (lua_type(L, 2) == LUA_TSTRING) {
     reply = new_box(L);
@@ -742,13 +758,12 @@ static int l_config_index(lua_State *L) {
                   k ? k : "?", skill_of(L)->name, k ? k : "?");
 }
 
-/* bot.option(name, default) */
+/* bot.option(name, default): the config table is an upvalue, so that a
+ * skill reassigning its globals does not change what this reads. */
 static int l_option(lua_State *L) {
   luaL_checkstring(L, 1);
-  lua_getglobal(L, "bot");
-  lua_getfield(L, -1, "config");
   lua_pushvalue(L, 1);
-  if (lua_rawget(L, -2) == LUA_TNIL) {
+  if (lua_rawget(L, lua_upvalueindex(1)) == LUA_TNIL) {
     lua_settop(L, 2);
     return 1;
   }
@@ -1023,6 +1038,9 @@ static void make_bot_table(lua_State *L, const tw_config_node_t *options) {
   }
   lua_pop(L, 1);
   lua_setfield(L, LUA_REGISTRYINDEX, K_LUAPATH);
+  lua_pushvalue(L, -1);
+  lua_pushcclosure(L, l_option, 1);
+  lua_setfield(L, -3, "option");
   lua_setfield(L, -2, "config");
   lua_setglobal(L, "bot");
 }

@@ -26,6 +26,11 @@ void tw__bot_timer_rearm(struct tw_bot_timer *t) {
     uv_timer_start(&t->handle, on_timer, (uint64_t)d, 0);
 }
 
+void tw__bot_timer_detach(struct tw_bot_timer *t) {
+  uv_timer_stop(&t->handle);
+  t->bot = NULL;
+}
+
 static void on_timer(uv_timer_t *h) {
   struct tw_bot_timer *t = h->data;
   if (t->bot == NULL)
