@@ -807,7 +807,15 @@ static void load_file(lua_State *L, const char *path) {
     luaL_error(L, "cannot read %s (changed while reading?)", path);
   if (tw__skill_add_src(s, path, buf, n) != 0)
     luaL_error(L, "not enough memory");
-  lua_pushfstring(L, "@%s", path);
+  /* Lua cuts chunk names to LUA_IDSIZE bytes, keeping the end; a long
+   * absolute path is shown relative to the skill's folder instead, which
+   * the load error's "skill 'name'" prefix already locates. */
+  const char *shown = path;
+  size_t dl = strlen(s->dir);
+  if (strlen(path) >= LUA_IDSIZE - 1 && strncmp(path, s->dir, dl) == 0 &&
+      path[dl] == '/')
+    shown = path + dl + 1;
+  lua_pushfstring(L, "@%s", shown);
   int rc = luaL_loadbufferx(L, buf, n, lua_tostring(L, -1), "t");
   if (rc != LUA_OK)
     lua_error(L);
@@ -993,10 +1001,13 @@ static void make_metatables(lua_State *L) {
 
 static void make_bot_table(lua_State *L, const tw_config_node_t *options) {
   tw_skill_t *s = skill_of(L);
-  static const luaL_Reg fns[] = {
-      {"connector", l_connector},     {"match_regex", l_match_regex},
-      {"match_event", l_match_event}, {"every", l_every},
-      {"option", l_option},           {NULL, NULL}};
+  static const luaL_Reg fns[] = {{"connector", l_connector},
+                                 {"get_connector", l_connector},
+                                 {"match_regex", l_match_regex},
+                                 {"match_event", l_match_event},
+                                 {"every", l_every},
+                                 {"option", l_option},
+                                 {NULL, NULL}};
   luaL_newlib(L, fns);
   lua_pushstring(L, s->name);
   lua_setfield(L, -2, "name");
