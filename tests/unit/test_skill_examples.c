@@ -181,10 +181,16 @@ static void test_title(void **state) {
                               "      - theflyingdev\n"
                               "      - id:12345\n"),
                    0);
-  tw_log_set_level(TW_LOG_OFF);
+  /* bot.log.info goes to the daemon's log under the skill's name. */
+  tw_log_set_level(TW_LOG_INFO);
+  tw_test_log_begin();
   assert_int_equal(title_try(&fx, "theflyingdev", "1", "TheFlyingDev",
                              "!title Building twitchd: dispatch"),
                    1);
+  char *log = tw_test_log_end();
+  assert_non_null(strstr(log, "skill: twitch: Attempt to change title"));
+  free(log);
+  tw_log_set_level(TW_LOG_OFF);
   assert_string_equal(fx.sink.v[0].connector, "twitch");
   assert_int_equal(fx.sink.v[0].ev->kind, TW_EVENT_UPDATE_TITLE);
   assert_string_equal(field(&fx, 0, "status"), "Building twitchd: dispatch");
