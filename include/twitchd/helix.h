@@ -44,20 +44,21 @@ extern "C" {
 #define TW_HELIX_JSON_TYPE "application/json"
 
 /* Caps. Sizes in bytes unless said otherwise. */
-#define TW_MAX_HELIX_TARGET 8192          /* path + query */
-#define TW_MAX_HELIX_BODY 16384           /* request JSON body */
-#define TW_MAX_HELIX_RESPONSE (1 << 20)   /* response body decoded */
-#define TW_MAX_HELIX_ITEMS 1000           /* items in one response */
-#define TW_MAX_HELIX_QUERY_IDS 100        /* repeated id/login values */
-#define TW_MAX_HELIX_ID 32                /* numeric id, in digits */
-#define TW_MAX_HELIX_STR 1024             /* other ids, logins, cursors */
-#define TW_MAX_HELIX_CHAT_CHARS 500       /* chat/announcement message */
-#define TW_MAX_HELIX_TITLE_CHARS 140      /* stream title */
-#define TW_MAX_HELIX_REASON_CHARS 500     /* ban reason */
-#define TW_MAX_HELIX_CLIP_TITLE_CHARS 140 /* clip title */
-#define TW_MAX_HELIX_BAN_SECONDS 1209600  /* longest timeout: 14 days */
-#define TW_MAX_HELIX_CONDITIONS 8         /* EventSub condition members */
-#define TW_MAX_HELIX_ERROR_TEXT 512       /* server message kept */
+#define TW_MAX_HELIX_TARGET 8192        /* path + query */
+#define TW_MAX_HELIX_BODY 16384         /* request JSON body */
+#define TW_MAX_HELIX_RESPONSE (1 << 20) /* response body decoded */
+#define TW_MAX_HELIX_ITEMS 1000         /* items in one response */
+#define TW_MAX_HELIX_QUERY_IDS 100      /* repeated id/login values */
+#define TW_MAX_HELIX_ID 32              /* numeric id, in digits */
+#define TW_MAX_HELIX_STR 1024           /* other ids, logins, cursors */
+#define TW_MAX_HELIX_CHAT_CHARS 500     /* chat/announcement message */
+#define TW_MAX_HELIX_TITLE_CHARS 140    /* stream title */
+#define TW_MAX_HELIX_REASON_CHARS 500   /* ban reason */
+/* Clip title: Twitch documents no limit; ours is a stream title's. */
+#define TW_MAX_HELIX_CLIP_TITLE_CHARS 140
+#define TW_MAX_HELIX_BAN_SECONDS 1209600 /* longest timeout: 14 days */
+#define TW_MAX_HELIX_CONDITIONS 8        /* EventSub condition members */
+#define TW_MAX_HELIX_ERROR_TEXT 512      /* server message kept */
 
 typedef enum {
   TW_HELIX_GET = 0,

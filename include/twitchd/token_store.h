@@ -26,8 +26,11 @@
  * the directory is fsync'ed. A crash or a failed write (disk full, file
  * size limit, read-only directory) leaves the previous file as it was:
  * readers see the old content or the new one, never a mix. Temporary files
- * left by a process that died mid-write are ignored by loads and removed by
- * the next load or save.
+ * whose writer is gone (killed mid-write) are ignored by loads and removed by
+ * the next load or save. ("Gone" means kill(pid, 0) says no such process;
+ * a writer in another PID namespace sharing the directory could look gone,
+ * and would then see its own save fail with TW_EIO, never a damaged file.)
+ * A symlink at `path` is replaced by the new file, not written through.
  *
  * Secrets: load and save register the access and refresh tokens with
  * tw_log_add_secret(), so they are redacted from every log line; when a

@@ -584,6 +584,8 @@ const char *tw_helix_err_name(tw_helix_err_kind_t k) {
       "unauthorized", "forbidden",     "not_found",      "conflict",
       "gone",         "unprocessable", "rate_limited",   "transport_limit",
       "server_error", "other"};
+  _Static_assert(sizeof(names) / sizeof(names[0]) == TW_HELIX_ERR_OTHER + 1,
+                 "one name per error kind");
   if ((unsigned)k >= sizeof(names) / sizeof(names[0]))
     return "unknown";
   return names[k];
