@@ -39,6 +39,7 @@
 typedef struct {
   char dir[256];
   char path[512];
+  mode_t umask; /* restored by teardown, even after a failed assertion */
 } fixture_t;
 
 static void rm_rf(const char *dir) {
@@ -71,12 +72,15 @@ static int setup(void **state) {
     return -1;
   snprintf(f->path, sizeof(f->path), "%s/tokens.json", f->dir);
   tw_log_clear_secrets();
+  f->umask = umask(077);
+  umask(f->umask);
   *state = f;
   return 0;
 }
 
 static int teardown(void **state) {
   fixture_t *f = *state;
+  umask(f->umask);
   rm_rf(f->dir);
   free(f);
   tw_log_clear_secrets();
