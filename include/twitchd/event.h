@@ -276,6 +276,17 @@ int tw_event_get_time(const tw_event_t *ev, const char *name, int64_t *out);
  * (json_decref). NULL when out of memory. */
 json_t *tw_event_to_json(const tw_event_t *ev, unsigned flags);
 
+/* The reverse of tw_event_to_json(), for test hooks and tools: `obj`
+ * (borrowed) must be an object with "event" naming a kind and any of that
+ * kind's fields; null leaves a field unset, times are RFC 3339 strings or
+ * integer milliseconds. Unknown members and wrong types are errors, so a
+ * typo in a test never passes silently. Returns 0 and sets *out (free with
+ * tw_event_free()), or TW_EINVAL / TW_ENOTFOUND / TW_ETOOBIG / TW_EPARSE /
+ * TW_ENOMEM with a sentence naming the member in err (capacity err_cap, may
+ * be 0). */
+int tw_event_from_json(const json_t *obj, tw_event_t **out, char *err,
+                       size_t err_cap);
+
 /* Parses an RFC 3339 timestamp (borrowed) such as "2020-07-15T18:16:11Z",
  * "2020-07-15T18:16:11.17106713Z" or "2020-07-15T20:16:11+02:00" into
  * milliseconds since the epoch (fraction truncated to ms). Returns 0 or

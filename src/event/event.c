@@ -584,3 +584,93 @@ json_t *tw_event_to_json(const tw_event_t *ev, unsigned flags) {
   }
   return obj;
 }
+
+/* Writes "<pre><name><post>" into err; returns rc. */
+static int from_json_fail(char *err, size_t cap, int rc, const char *pre,
+                          const char *name, const char *post) {
+  if (cap > 0)
+    snprintf(err, cap, "%s%s%s", pre, name, post);
+  return rc;
+}
+
+static int json_get_field(tw_event_t *ev, const tw_event_field_t *f,
+                          const json_t *v, char *err, size_t cap) {
+  if (json_is_null(v))
+    return 0;
+  int rc = TW_EINVAL;
+  switch (f->type) {
+  case TW_EVENT_FIELD_STR:
+    if (json_is_string(v))
+      rc = set_str_desc(ev, f, json_string_value(v), json_string_length(v));
+    break;
+  case TW_EVENT_FIELD_INT:
+    if (json_is_integer(v)) {
+      *i64_slot(ev, f) = (int64_t)json_integer_value(v);
+      rc = 0;
+    }
+    break;
+  case TW_EVENT_FIELD_BOOL:
+    if (json_is_boolean(v)) {
+      *bool_slot(ev, f) = json_is_true(v);
+      rc = 0;
+    }
+    break;
+  case TW_EVENT_FIELD_TIME:
+    if (json_is_integer(v)) {
+      *i64_slot(ev, f) = (int64_t)json_integer_value(v);
+      rc = 0;
+    } else if (json_is_string(v)) {
+      int64_t ms;
+      rc = tw_event_time_parse(json_string_value(v), &ms);
+      if (rc == 0)
+        *i64_slot(ev, f) = ms;
+    }
+    break;
+  }
+  if (rc == TW_EINVAL)
+    return from_json_fail(err, cap, rc, "member \"", f->name,
+                          "\" has the wrong type");
+  if (rc != 0)
+    return from_json_fail(err, cap, rc, "member \"", f->name,
+                          "\" has a bad value");
+  return 0;
+}
+
+int tw_event_from_json(const json_t *obj, tw_event_t **out, char *err,
+                       size_t err_cap) {
+  if (err_cap > 0)
+    err[0] = '\0';
+  if (out == NULL)
+    return TW_EINVAL;
+  *out = NULL;
+  if (!json_is_object(obj))
+    return from_json_fail(err, err_cap, TW_EINVAL, "not a JSON object", "",
+                          "");
+  const char *kname = json_string_value(json_object_get(obj, "event"));
+  tw_event_kind_t kind;
+  if (kname == NULL)
+    return from_json_fail(err, err_cap, TW_EINVAL,
+                          "no \"event\" member naming the kind", "", "");
+  if (tw_event_kind_from_name(kname, &kind) != 0)
+    return from_json_fail(err, err_cap, TW_ENOTFOUND, "unknown event \"",
+                          kname, "\"");
+  tw_event_t *ev = tw_event_new(kind);
+  if (ev == NULL)
+    return TW_ENOMEM;
+  const char *key;
+  json_t *v;
+  json_object_foreach((json_t *)obj, key, v) {
+    if (strcmp(key, "event") == 0)
+      continue;
+    const tw_event_field_t *f = tw_event_field_find(kind, key);
+    int rc = f == NULL ? from_json_fail(err, err_cap, TW_ENOTFOUND, "no field \"",
+                                        key, "\" in this event")
+                       : json_get_field(ev, f, v, err, err_cap);
+    if (rc != 0) {
+      tw_event_free(ev);
+      return rc;
+    }
+  }
+  *out = ev;
+  return 0;
+}

@@ -162,6 +162,72 @@ static void test_time_format(void **state) {
   }
 }
 
+
+static tw_event_t *from_text(const char *text, int want_rc, char *err,
+                             size_t cap) {
+  json_error_t je;
+  json_t *j = json_loads(text, 0, &je);
+  assert_non_null(j);
+  tw_event_t *ev = NULL;
+  assert_int_equal(tw_event_from_json(j, &ev, err, cap), want_rc);
+  json_decref(j);
+  return ev;
+}
+
+static void test_from_json_round_trip(void **state) {
+  (void)state;
+  char err[128];
+  tw_event_t *ev = from_text(
+      "{\"event\":\"UserFollowed\",\"follower\":\"ann\",\"target\":\"#chan\","
+      "\"followed_at\":\"2020-07-15T18:16:11Z\",\"user\":null}",
+      0, err, sizeof(err));
+  assert_non_null(ev);
+  assert_int_equal(ev->kind, TW_EVENT_USER_FOLLOWED);
+  assert_string_equal(ev->u.user_followed.follower, "ann");
+  assert_string_equal(ev->target, "#chan");
+  assert_null(ev->user);
+  assert_int_equal(ev->u.user_followed.followed_at, 1594836971000);
+  /* Every kind and field survives to_json then from_json unchanged. */
+  char *a = dump(ev, 0);
+  json_t *j = tw_event_to_json(ev, 0);
+  tw_event_t *back = NULL;
+  assert_int_equal(tw_event_from_json(j, &back, err, sizeof(err)), 0);
+  json_decref(j);
+  char *b = dump(back, 0);
+  assert_string_equal(a, b);
+  free(a);
+  free(b);
+  tw_event_free(back);
+  tw_event_free(ev);
+
+  ev = from_text("{\"event\":\"Message\",\"text\":\"hi\",\"bits\":100,"
+                 "\"is_moderator\":true}",
+                 0, err, sizeof(err));
+  assert_int_equal(ev->u.message.bits, 100);
+  assert_true(ev->u.message.is_moderator);
+  tw_event_free(ev);
+}
+
+static void test_from_json_errors(void **state) {
+  (void)state;
+  char err[128];
+  assert_null(from_text("[1]", TW_EINVAL, err, sizeof(err)));
+  assert_null(from_text("{\"text\":\"x\"}", TW_EINVAL, err, sizeof(err)));
+  assert_non_null(strstr(err, "event"));
+  assert_null(from_text("{\"event\":\"Nope\"}", TW_ENOTFOUND, err,
+                        sizeof(err)));
+  assert_non_null(strstr(err, "Nope"));
+  /* A field of another kind is a typo, not silently ignored. */
+  assert_null(from_text("{\"event\":\"Message\",\"follower\":\"x\"}",
+                        TW_ENOTFOUND, err, sizeof(err)));
+  assert_non_null(strstr(err, "follower"));
+  assert_null(from_text("{\"event\":\"Message\",\"bits\":\"5\"}", TW_EINVAL,
+                        err, sizeof(err)));
+  assert_non_null(strstr(err, "bits"));
+  assert_null(from_text("{\"event\":\"StreamStarted\",\"started_at\":\"soon\"}",
+                        TW_EPARSE, err, sizeof(err)));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_user_followed_json),
@@ -170,6 +236,8 @@ int main(void) {
       cmocka_unit_test(test_direct_invalid_utf8),
       cmocka_unit_test(test_time_parse),
       cmocka_unit_test(test_time_format),
+      cmocka_unit_test(test_from_json_round_trip),
+      cmocka_unit_test(test_from_json_errors),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
