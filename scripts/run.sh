@@ -8,4 +8,4 @@ config=${2:-}
 if [ -n "$config" ]; then
   exec "$build/twitchd" run -c "$config"
 fi
-exec "$build/twitchd" run --sim
+exec "$build/twitchd" run --sim -c examples/demo.yaml

@@ -1,0 +1,550 @@
+/* twitchd: the runtime behind `twitchd run` (see twitchd/runtime.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "twitchd/error.h"
+#include "twitchd/log.h"
+#include "twitchd/runtime.h"
+#include "twitchd/token_store.h"
+#include "twitchd/uv_curl.h"
+#include "twitchd/webhook.h"
+
+#define MOD "run"
+
+struct tw_runtime {
+  uv_loop_t *loop;
+  tw_config_t *cfg;
+  tw_runtime_opts_t opts;
+  char *irc_url;
+  char *ca_file;
+
+  tw_uvcurl_t *curl;
+  tw_webhooks_t *webhooks;
+  tw_chat_t *chat;
+  bool chat_anonymous;
+  tw_bot_t *bot;
+  tw_bot_timer_t *timer;
+
+  /* Channels chat is in, as configured (owned copies). */
+  char **channels;
+  size_t nchannels;
+
+  tw_token_set_t tokens;
+
+  tw_runtime_stats_t stats;
+  bool started;
+  bool closing;
+  unsigned pending_close; /* parts still closing */
+  void (*close_cb)(void *ud);
+  void *close_ud;
+};
+
+static char *dup_or_null(const char *s) {
+  return s ? strdup(s) : NULL;
+}
+
+static void free_channels(tw_runtime_t *rt) {
+  for (size_t i = 0; i < rt->nchannels; i++)
+    free(rt->channels[i]);
+  free(rt->channels);
+  rt->channels = NULL;
+  rt->nchannels = 0;
+}
+
+static int copy_channels(tw_runtime_t *rt, const tw_config_twitch_t *tc) {
+  char **v = calloc(tc->channel_count ? tc->channel_count : 1, sizeof(*v));
+  if (v == NULL)
+    return TW_ENOMEM;
+  for (size_t i = 0; i < tc->channel_count; i++) {
+    v[i] = strdup(tc->channels[i]);
+    if (v[i] == NULL) {
+      for (size_t j = 0; j < i; j++)
+        free(v[j]);
+      free(v);
+      return TW_ENOMEM;
+    }
+  }
+  free_channels(rt);
+  rt->channels = v;
+  rt->nchannels = tc->channel_count;
+  return 0;
+}
+
+/* ---- events in ---------------------------------------------------------- */
+
+static void log_event(const tw_event_t *ev) {
+  if (tw_log_get_level() > TW_LOG_INFO)
+    return;
+  json_t *j = tw_event_to_json(ev, TW_EVENT_JSON_NO_RAW);
+  char *s = j ? json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+  if (s)
+    tw_info("event", "%s", s);
+  free(s);
+  json_decref(j);
+}
+
+static int handle_event(tw_runtime_t *rt, const tw_event_t *ev) {
+  rt->stats.events++;
+  if (rt->opts.log_events)
+    log_event(ev);
+  int n = tw_bot_dispatch(rt->bot, ev);
+  if (n > 0)
+    rt->stats.handlers += (uint64_t)n;
+  return n;
+}
+
+int tw_runtime_inject(tw_runtime_t *rt, const tw_event_t *ev) {
+  if (rt == NULL || ev == NULL)
+    return TW_EINVAL;
+  if (rt->closing)
+    return TW_ESTATE;
+  if (ev->target != NULL || rt->nchannels == 0)
+    return handle_event(rt, ev);
+  /* An event without a room happened in the (first) channel, as a follow
+   * or a stream going live does: skills answering it need the room. */
+  tw_event_t *copy = tw_event_dup(ev);
+  if (copy == NULL)
+    return TW_ENOMEM;
+  char room[TW_CONFIG_MAX_NAME + 2];
+  snprintf(room, sizeof(room), "#%s", rt->channels[0]);
+  int rc = tw_event_set_str(copy, "target", room);
+  if (rc == 0)
+    rc = handle_event(rt, copy);
+  tw_event_free(copy);
+  return rc;
+}
+
+static void on_chat_event(tw_chat_t *chat, tw_event_t *ev, void *ud) {
+  (void)chat;
+  handle_event(ud, ev);
+  tw_event_free(ev);
+}
+
+static void on_chat_notice(tw_chat_t *chat, const tw_chat_notice_t *n,
+                           void *ud) {
+  (void)chat;
+  (void)ud;
+  tw_log(n->send_failed ? TW_LOG_WARN : TW_LOG_INFO, "chat",
+         "notice %s in #%s: %s", n->msg_id[0] ? n->msg_id : "(none)",
+         n->channel, n->text);
+}
+
+static void on_chat_status(tw_chat_t *chat, const tw_chat_status_t *st,
+                           void *ud) {
+  (void)chat;
+  (void)ud;
+  /* The chat client logs what people need to know itself; this line is
+   * for debugging, except a final stop with an error. */
+  tw_log_level_t lvl = st->kind == TW_CHAT_STATUS_STOPPED && st->err
+                           ? TW_LOG_ERROR
+                           : TW_LOG_DEBUG;
+  tw_log(lvl, "chat", "%s%s%s%s%s%s%s%s", tw_chat_status_kind_name(st->kind),
+         st->channel[0] ? " #" : "", st->channel, st->err ? ": " : "",
+         st->err ? tw_strerror(st->err) : "", st->detail[0] ? " (" : "",
+         st->detail, st->detail[0] ? ")" : "");
+}
+
+/* ---- actions out ----------------------------------------------------------
+ */
+
+static void on_webhook_done(tw_webhook_t *wh, const tw_webhook_result_t *res,
+                            void *ud) {
+  tw_runtime_t *rt = ud;
+  if (res->err == 0) {
+    rt->stats.webhook_sent++;
+    tw_debug(MOD, "webhook %s: message %llu delivered", tw_webhook_name(wh),
+             (unsigned long long)res->id);
+    return;
+  }
+  rt->stats.webhook_failed++;
+  tw_warn(MOD,
+          "webhook %s: message %llu not delivered after %u attempts: %s%s%s",
+          tw_webhook_name(wh), (unsigned long long)res->id, res->attempts,
+          tw_strerror(res->err), res->detail[0] ? ": " : "", res->detail);
+}
+
+static const char *strip_hash(const char *room) {
+  return room && room[0] == '#' ? room + 1 : room;
+}
+
+static int route_twitch(tw_runtime_t *rt, const tw_event_t *a) {
+  switch (a->kind) {
+  case TW_EVENT_MESSAGE: {
+    const char *room = strip_hash(a->target);
+    if (room == NULL || room[0] == '\0')
+      room = rt->nchannels ? rt->channels[0] : NULL;
+    if (room == NULL)
+      return TW_EINVAL;
+    const char *text = a->u.message.text;
+    if (text == NULL || text[0] == '\0')
+      return TW_EINVAL;
+    if (rt->chat_anonymous) {
+      tw_warn(MOD,
+              "cannot send to #%s: chat is read-only without a token "
+              "(run `twitchd auth`)",
+              room);
+      return TW_EFORBIDDEN;
+    }
+    int rc = tw_chat_say(rt->chat, room, text, a->u.message.reply_parent_msg_id,
+                         a->u.message.is_action);
+    if (rc == 0)
+      rt->stats.chat_sent++;
+    return rc;
+  }
+  default:
+    tw_warn(MOD, "%s needs the Helix API, which this build does not route yet",
+            tw_event_kind_name(a->kind));
+    return TW_EUNSUPPORTED;
+  }
+}
+
+static int route(const char *connector, tw_event_t *action, void *arg) {
+  tw_runtime_t *rt = arg;
+  int rc;
+  if (rt->closing)
+    rc = TW_ESTATE;
+  else if (strcmp(connector, TW_RUNTIME_TWITCH) == 0)
+    rc = route_twitch(rt, action);
+  else if (rt->webhooks)
+    rc = tw_webhooks_route(rt->webhooks, action, on_webhook_done, rt);
+  else
+    rc = TW_ENOTFOUND;
+  if (rc == 0)
+    rt->stats.actions++;
+  else {
+    rt->stats.actions_failed++;
+    tw_debug(MOD, "%s to %s refused: %s", tw_event_kind_name(action->kind),
+             connector, tw_strerror(rc));
+  }
+  tw_event_free(action);
+  return rc;
+}
+
+static bool has_connector(const char *connector, void *arg) {
+  tw_runtime_t *rt = arg;
+  if (strcmp(connector, TW_RUNTIME_TWITCH) == 0)
+    return true;
+  return rt->webhooks && tw_webhooks_find(rt->webhooks, connector) != NULL;
+}
+
+/* ---- set-up -------------------------------------------------------------- */
+
+static void apply_logging(const tw_config_t *cfg) {
+  const tw_config_logging_t *lg = tw_config_logging(cfg);
+  tw_log_set_level(lg->level);
+  tw_log_set_format(lg->format);
+}
+
+static void add_secret(const char *secret, void *arg) {
+  (void)arg;
+  tw_log_add_secret(secret);
+}
+
+/* Finds the chat token: the override, else the token file; no file means
+ * anonymous, read-only chat. */
+static int load_tokens(tw_runtime_t *rt, const tw_config_twitch_t *tc) {
+  if (rt->opts.token != NULL)
+    return 0;
+  tw_token_store_t *store = NULL;
+  int rc = tw_token_store_new(tc->token_file, &store);
+  if (rc != 0) {
+    tw_error(MOD, "token file: %s", tw_strerror(rc));
+    return TW_ECONFIG;
+  }
+  rc = tw_token_store_load(store, &rt->tokens);
+  if (rc == TW_ENOTFOUND) {
+    tw_warn(MOD,
+            "no token in %s: chat is read-only (anonymous); run `twitchd "
+            "auth -c <config>` to log the bot in",
+            tw_token_store_path(store));
+    rc = 0;
+  } else if (rc != 0) {
+    tw_error(MOD, "%s", tw_token_store_error(store));
+    rc = TW_ECONFIG;
+  }
+  tw_token_store_free(store);
+  return rc;
+}
+
+static void on_chat_closed(tw_chat_t *chat, void *ud);
+
+static int make_chat(tw_runtime_t *rt, const tw_config_twitch_t *tc) {
+  tw_chat_opts_t o;
+  if (rt->opts.chat_base)
+    o = *rt->opts.chat_base;
+  else
+    tw_chat_opts_default(&o);
+  o.url = rt->irc_url ? rt->irc_url : tc->irc.url;
+  o.ca_file = rt->ca_file ? rt->ca_file : tc->ca_file;
+  o.channels = (const char *const *)rt->channels;
+  o.nchannels = rt->nchannels;
+  o.connector = TW_RUNTIME_TWITCH;
+  if (rt->opts.token) {
+    o.token = rt->opts.token;
+    o.login = rt->opts.login;
+  } else {
+    o.token = rt->tokens.access_token;
+    o.login = rt->tokens.login;
+  }
+  rt->chat_anonymous = o.token == NULL || o.token[0] == '\0';
+  tw_chat_cb_t cb = {.on_event = on_chat_event,
+                     .on_notice = on_chat_notice,
+                     .on_status = on_chat_status,
+                     .on_closed = on_chat_closed};
+  return tw_chat_new(rt->loop, &o, &cb, rt, &rt->chat);
+}
+
+static void rt_free(tw_runtime_t *rt) {
+  tw_bot_free(rt->bot);
+  tw_chat_free(rt->chat);
+  free_channels(rt);
+  tw_token_set_clear(&rt->tokens);
+  tw_config_free(rt->cfg);
+  free(rt->irc_url);
+  free(rt->ca_file);
+  free(rt);
+}
+
+int tw_runtime_new(uv_loop_t *loop, tw_config_t *cfg,
+                   const tw_runtime_opts_t *opts, tw_runtime_t **out) {
+  if (loop == NULL || cfg == NULL || out == NULL)
+    return TW_EINVAL;
+  *out = NULL;
+  const tw_config_twitch_t *tc = tw_config_twitch(cfg);
+  if (tc == NULL) {
+    tw_error(MOD, "the configuration has no twitch connector");
+    return TW_ECONFIG;
+  }
+  tw_runtime_t *rt = calloc(1, sizeof(*rt));
+  if (rt == NULL)
+    return TW_ENOMEM;
+  rt->loop = loop;
+  if (opts)
+    rt->opts = *opts;
+  rt->opts.chat_base = NULL;
+  rt->irc_url = dup_or_null(rt->opts.irc_url);
+  rt->ca_file = dup_or_null(rt->opts.ca_file);
+  rt->opts.irc_url = rt->opts.ca_file = NULL;
+  if (rt->opts.token)
+    tw_log_add_secret(rt->opts.token);
+
+  apply_logging(cfg);
+  tw_config_foreach_secret(cfg, add_secret, NULL);
+
+  int rc = copy_channels(rt, tc);
+  if (rc == 0)
+    rc = load_tokens(rt, tc);
+  if (rc == 0) {
+    tw_runtime_opts_t keep = rt->opts;
+    rt->opts.chat_base = opts ? opts->chat_base : NULL;
+    rc = make_chat(rt, tc);
+    rt->opts = keep;
+    rt->opts.token = rt->opts.login = NULL; /* copied by the chat client */
+  }
+  if (rc == 0) {
+    rt->curl = tw_uvcurl_new(loop);
+    if (rt->curl == NULL)
+      rc = TW_ENOMEM;
+  }
+  if (rc == 0)
+    rc = tw_webhooks_new(loop, rt->curl, cfg, NULL, &rt->webhooks);
+  if (rc == 0) {
+    tw_bot_opts_t bo = {
+        .route = route, .route_arg = rt, .has_connector = has_connector};
+    rc = tw_bot_new(&bo, &rt->bot);
+  }
+  if (rc != 0) {
+    tw_error(MOD, "cannot set up: %s", tw_strerror(rc));
+    /* Handles made so far belong to the loop: close them; the config stays
+     * with the caller. */
+    if (rt->webhooks)
+      tw_webhooks_close(rt->webhooks, NULL, NULL);
+    if (rt->curl)
+      tw_uvcurl_close(rt->curl, NULL, NULL);
+    rt->cfg = NULL;
+    rt_free(rt);
+    return rc;
+  }
+  rt->cfg = cfg;
+  if (tw_bot_reload_config(rt->bot, cfg) != 0) {
+    for (size_t i = 0; i < tw_bot_load_error_count(rt->bot); i++)
+      tw_error(MOD, "%s", tw_bot_load_error(rt->bot, i));
+  }
+  tw_info(MOD, "%zu skill(s) loaded, %zu webhook connector(s), %zu channel(s)",
+          tw_bot_skill_count(rt->bot), tw_webhooks_count(rt->webhooks),
+          rt->nchannels);
+  *out = rt;
+  return 0;
+}
+
+int tw_runtime_start(tw_runtime_t *rt) {
+  if (rt == NULL || rt->started || rt->closing)
+    return TW_ESTATE;
+  int rc = tw_bot_timer_new(rt->loop, rt->bot, &rt->timer);
+  if (rc != 0)
+    return rc;
+  rc = tw_chat_start(rt->chat);
+  if (rc != 0)
+    return rc;
+  rt->started = true;
+  return 0;
+}
+
+/* ---- reload ------------------------------------------------------------- */
+
+static bool str_eq(const char *a, const char *b) {
+  if (a == NULL || b == NULL)
+    return a == b;
+  return strcmp(a, b) == 0;
+}
+
+static bool has_channel(const char *const *v, size_t n, const char *c) {
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(v[i], c) == 0)
+      return true;
+  return false;
+}
+
+static void warn_kept(const char *what) {
+  tw_warn(MOD, "reload: %s changed; it takes effect at the next start", what);
+}
+
+static void reload_channels(tw_runtime_t *rt, const tw_config_twitch_t *tc) {
+  for (size_t i = 0; i < tc->channel_count; i++)
+    if (!has_channel((const char *const *)rt->channels, rt->nchannels,
+                     tc->channels[i])) {
+      int rc = tw_chat_join(rt->chat, tc->channels[i]);
+      tw_log(rc ? TW_LOG_WARN : TW_LOG_INFO, MOD, "reload: join #%s%s%s",
+             tc->channels[i], rc ? ": " : "", rc ? tw_strerror(rc) : "");
+    }
+  for (size_t i = 0; i < rt->nchannels; i++)
+    if (!has_channel(tc->channels, tc->channel_count, rt->channels[i])) {
+      int rc = tw_chat_part(rt->chat, rt->channels[i]);
+      tw_log(rc ? TW_LOG_WARN : TW_LOG_INFO, MOD, "reload: leave #%s%s%s",
+             rt->channels[i], rc ? ": " : "", rc ? tw_strerror(rc) : "");
+    }
+  if (copy_channels(rt, tc) != 0)
+    tw_error(MOD, "reload: out of memory keeping the channel list");
+}
+
+static bool webhooks_equal(const tw_config_t *a, const tw_config_t *b) {
+  size_t n = tw_config_webhook_count(a);
+  if (n != tw_config_webhook_count(b))
+    return false;
+  for (size_t i = 0; i < n; i++) {
+    const tw_config_webhook_t *x = tw_config_webhook(a, i);
+    const tw_config_webhook_t *y = tw_config_webhook(b, i);
+    if (!str_eq(x->name, y->name) || x->kind != y->kind ||
+        !str_eq(x->url.url, y->url.url) || !str_eq(x->username, y->username))
+      return false;
+  }
+  return true;
+}
+
+int tw_runtime_reload(tw_runtime_t *rt, tw_config_t *cfg) {
+  if (rt == NULL || cfg == NULL)
+    return TW_EINVAL;
+  if (rt->closing) {
+    tw_config_free(cfg);
+    return TW_ESTATE;
+  }
+  const tw_config_twitch_t *o = tw_config_twitch(rt->cfg);
+  const tw_config_twitch_t *n = tw_config_twitch(cfg);
+  apply_logging(cfg);
+  tw_config_foreach_secret(cfg, add_secret, NULL);
+  if (n != NULL) {
+    if (!str_eq(o->irc.url, n->irc.url) || !str_eq(o->ca_file, n->ca_file))
+      warn_kept("connectors.twitch endpoints.irc or ca-file");
+    if (!str_eq(o->helix.url, n->helix.url) ||
+        !str_eq(o->oauth.url, n->oauth.url) ||
+        !str_eq(o->eventsub.url, n->eventsub.url))
+      warn_kept("connectors.twitch endpoints");
+    if (!str_eq(o->client_id, n->client_id) ||
+        !str_eq(o->client_secret, n->client_secret) ||
+        !str_eq(o->token_file, n->token_file))
+      warn_kept("connectors.twitch credentials (client-id, client-secret or "
+                "token-file)");
+    reload_channels(rt, n);
+  }
+  if (!webhooks_equal(rt->cfg, cfg))
+    warn_kept("connectors.webhook");
+  int rc = tw_bot_reload_config(rt->bot, cfg);
+  for (size_t i = 0; i < tw_bot_load_error_count(rt->bot); i++)
+    tw_error(MOD, "reload: %s", tw_bot_load_error(rt->bot, i));
+  /* The old configuration may still be referenced by nothing: the bot, the
+   * chat client and the webhooks copied what they keep. */
+  tw_config_free(rt->cfg);
+  rt->cfg = cfg;
+  rt->stats.reloads++;
+  tw_info(MOD, "reloaded: %zu skill(s)%s", tw_bot_skill_count(rt->bot),
+          rc ? " (some failed to load; their previous versions run)" : "");
+  return rc == 0 ? 0 : TW_ECONFIG;
+}
+
+/* ---- accessors and close ------------------------------------------------- */
+
+tw_bot_t *tw_runtime_bot(tw_runtime_t *rt) {
+  return rt ? rt->bot : NULL;
+}
+tw_chat_t *tw_runtime_chat(tw_runtime_t *rt) {
+  return rt ? rt->chat : NULL;
+}
+
+void tw_runtime_stats(const tw_runtime_t *rt, tw_runtime_stats_t *out) {
+  if (rt && out)
+    *out = rt->stats;
+}
+
+static void part_closed(tw_runtime_t *rt) {
+  if (--rt->pending_close > 0)
+    return;
+  void (*cb)(void *) = rt->close_cb;
+  void *ud = rt->close_ud;
+  rt_free(rt);
+  if (cb)
+    cb(ud);
+}
+
+static void on_chat_closed(tw_chat_t *chat, void *ud) {
+  (void)chat;
+  part_closed(ud);
+}
+
+static void on_set_closed(void *ud) {
+  part_closed(ud);
+}
+
+static void on_curl_closed(void *ud) {
+  part_closed(ud);
+}
+
+void tw_runtime_close(tw_runtime_t *rt, void (*cb)(void *ud), void *ud) {
+  if (rt == NULL || rt->closing)
+    return;
+  rt->closing = true;
+  rt->close_cb = cb;
+  rt->close_ud = ud;
+  rt->pending_close = 1; /* this function's own reference */
+  if (rt->timer) {
+    tw_bot_timer_close(rt->timer);
+    rt->timer = NULL;
+  }
+  if (rt->webhooks) {
+    rt->pending_close++;
+    tw_webhooks_close(rt->webhooks, on_set_closed, rt);
+    rt->webhooks = NULL;
+  }
+  if (rt->curl) {
+    rt->pending_close++;
+    tw_uvcurl_close(rt->curl, on_curl_closed, rt);
+    rt->curl = NULL;
+  }
+  if (rt->chat && rt->started) {
+    rt->pending_close++;
+    tw_chat_close(rt->chat);
+  }
+  part_closed(rt);
+}
