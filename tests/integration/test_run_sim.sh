@@ -14,7 +14,7 @@ work=$(mktemp -d)
 simpid=
 botpid=
 cleanup() {
-  for p in $botpid $simpid; do
+  for p in $botpid $simpid ${hookpid:-}; do
     kill -KILL "$p" 2>/dev/null || true
   done
   rm -rf "$work"
@@ -72,6 +72,32 @@ ctl() { # METHOD PATH [JSON]
 # The token file, as `twitchd auth` writes it (mode 0600).
 (umask 077 && printf '{"version":1,"access_token":"%s","login":"testbot","user_id":"4243","scopes":["chat:read","chat:edit"]}\n' "$token" >"$work/tokens.json")
 
+# A stand-in for Rocket.Chat's incoming webhook: stores each POST body.
+python3 - "$work" <<'PYEOF' &
+import http.server, sys, os
+work = sys.argv[1]
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        with open(os.path.join(work, "hook.body"), "ab") as f:
+            f.write(self.path.encode() + b" " + body + b"\n")
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(b'{"success":true}')
+    def log_message(self, *a):
+        pass
+srv = http.server.HTTPServer(("127.0.0.1", 0), H)
+with open(os.path.join(work, "hook.port.tmp"), "w") as f:
+    f.write(str(srv.server_address[1]))
+os.replace(os.path.join(work, "hook.port.tmp"), os.path.join(work, "hook.port"))
+srv.serve_forever()
+PYEOF
+hookpid=$!
+disown "$hookpid"
+for _ in $(seq 1 100); do [ -s "$work/hook.port" ] && break; sleep 0.1; done
+hookport=$(cat "$work/hook.port")
+
 mkdir "$work/skills"
 cat >"$work/skills/ping.lua" <<'EOF'
 local twitch = bot.connector("twitch")
@@ -80,6 +106,7 @@ bot.match_regex([[^!ping (\d+)$]], function(message, m)
 end)
 EOF
 cp "$TW_SRC/examples/skills/follow.lua" "$work/skills/follow.lua"
+cp "$TW_SRC/examples/skills/stream_started.lua" "$work/skills/stream_started.lua"
 cat >"$work/twitchd.yaml" <<EOF
 connectors:
   twitch:
@@ -90,7 +117,13 @@ connectors:
     always-listening: true
     endpoints:
       irc: $ircs
+  webhook:
+    rocketchat:
+      kind: rocketchat
+      url: http://127.0.0.1:$hookport/hooks/abc/secrettokenvalue
 skills:
+  - name: stream_started
+    path: skills/stream_started.lua
   - name: ping
     path: skills/ping.lua
   - name: follow
@@ -117,6 +150,14 @@ if grep -qF "$token" "$work/bot.log"; then fail "token in the log"; fi
 # The test hook: an event the simulator cannot produce (a follow).
 echo '{"event":"UserFollowed","user":"newfan","follower":"newfan"}' >"$work/inject"
 ctl GET "/chat/sent?login=testbot&contains=follow%20newfan&wait_ms=10000" | grep -q 'Thank you so much for the follow newfan' || fail "injected follow not thanked in chat"
+# The seed's first example: the stream goes live, Rocket.Chat hears of it.
+echo '{"event":"StreamStarted","title":"Building a bot","viewers":5}' >"$work/inject"
+want='/hooks/abc/secrettokenvalue {"text":"I'"'"'m live on twitch, come see me work on Building a bot"'
+for _ in $(seq 1 100); do grep -qF "$want" "$work/hook.body" 2>/dev/null && break; sleep 0.1; done
+grep -qF "$want" "$work/hook.body" || fail "webhook body: $(cat "$work/hook.body" 2>/dev/null)"
+wait_log "webhook rocketchat: message 1 delivered"
+# The webhook URL carries a token: never in the log.
+if grep -qF "secrettokenvalue" "$work/bot.log"; then fail "webhook URL token in the log"; fi
 # A malformed line on the hook is skipped with a reason; the bot goes on.
 echo '{"event":"UserFollowed","folower":"typo"}' >"$work/inject"
 wait_log 'no field "folower"'
@@ -126,7 +167,7 @@ wait_log 'no field "folower"'
 accepted_before=$(ctl GET /chat/counters | python3 -c 'import json,sys; print(json.load(sys.stdin)["conns_accepted"])')
 sed -i 's/pong v1/pong v2/' "$work/skills/ping.lua"
 kill -HUP "$botpid"
-wait_log "reloaded: 2 skill(s)"
+wait_log "reloaded: 3 skill(s)"
 ctl POST /chat/say '{"room":"chan","login":"viewer","text":"!ping 2"}' >/dev/null
 ctl GET "/chat/sent?login=testbot&contains=pong%20v2%202&wait_ms=10000" | grep -q 'pong v2 2' || fail "reloaded skill did not answer"
 accepted_after=$(ctl GET /chat/counters | python3 -c 'import json,sys; print(json.load(sys.stdin)["conns_accepted"])')
