@@ -690,7 +690,8 @@ static void on_answer(tw_helix_client_t *c, hx_call_t *k, long status) {
       requeue(c, k, delay);
       return;
     }
-  } else if (tw_helix_should_retry(k->endpoint, &herr) &&
+  } else if (herr.kind != TW_HELIX_ERR_INVALID_TOKEN &&
+             tw_helix_should_retry(k->endpoint, &herr) &&
              !(herr.kind == TW_HELIX_ERR_SERVER && k->no_resend) &&
              counted(k) < c->max_attempts) {
     uint64_t delay = tw_backoff_next(&k->backoff, tw_now_ms());
