@@ -662,6 +662,99 @@ static void test_chat_dropped(void **state) {
   assert_string_equal(fx->res[0].drop, "msg_duplicate");
 }
 
+#define SUB_202                                                                \
+  "{\"data\":[{\"id\":\"sub-1\",\"status\":\"enabled\",\"type\":"              \
+  "\"channel.follow\",\"version\":\"2\",\"condition\":{"                       \
+  "\"broadcaster_user_id\":\"42\",\"moderator_user_id\":\"42\"},"              \
+  "\"created_at\":\"2026-01-01T00:00:00Z\",\"transport\":{\"method\":"         \
+  "\"websocket\",\"session_id\":\"S1\",\"connected_at\":\"2026-01-01T00:"      \
+  "00:00Z\"},\"cost\":0}],\"total\":1,\"total_cost\":0,\"max_total_cost\":"    \
+  "10}"
+
+static size_t nsubs;
+static void on_subs(tw_helix_client_t *c, const tw_helix_result_t *r,
+                    void *arg) {
+  if (r->subs)
+    nsubs = r->subs->n;
+  on_res(c, r, arg);
+}
+
+/* The other convenience calls: each sends its documented request and
+ * takes Twitch's success status (204, 202, 200) as success. */
+static void test_other_calls(void **state) {
+  fx_t *fx = *state;
+  make_client(fx, NULL);
+  hf_script(fx->fake, "DELETE", "/moderation/bans", 204, "", RL_OK);
+  hf_script(fx->fake, "DELETE", "/moderation/chat", 204, "", RL_OK);
+  hf_script(fx->fake, "POST", "/chat/announcements", 204, "", RL_OK);
+  hf_script(fx->fake, "POST", "/chat/shoutouts", 204, "", RL_OK);
+  hf_script(fx->fake, "POST", "/eventsub/subscriptions", 202, SUB_202, RL_OK);
+  hf_script(fx->fake, "GET", "/eventsub/subscriptions", 200, SUB_202, RL_OK);
+  hf_script(fx->fake, "DELETE", "/eventsub/subscriptions", 204, "", RL_OK);
+  assert_int_equal(tw_helix_unban(fx->hc, "42", NULL, "1001", on_res, fx, NULL),
+                   0);
+  wait_results(fx, 1);
+  assert_int_equal(
+      tw_helix_delete_messages(fx->hc, "42", NULL, NULL, on_res, fx, NULL), 0);
+  wait_results(fx, 2);
+  assert_int_equal(tw_helix_announce(fx->hc, "42", NULL, "Hello chat!",
+                                     "purple", on_res, fx, NULL),
+                   0);
+  wait_results(fx, 3);
+  assert_int_equal(
+      tw_helix_shoutout(fx->hc, "42", "43", NULL, on_res, fx, NULL), 0);
+  wait_results(fx, 4);
+  tw_helix_kv_t cond[] = {{"broadcaster_user_id", "42"},
+                          {"moderator_user_id", "42"}};
+  tw_helix_sub_spec_t spec;
+  memset(&spec, 0, sizeof(spec));
+  spec.type = "channel.follow";
+  spec.version = "2";
+  spec.condition = cond;
+  spec.ncondition = 2;
+  spec.method = TW_HELIX_TRANSPORT_WEBSOCKET;
+  spec.session_id = "S1";
+  assert_int_equal(tw_helix_eventsub_create(fx->hc, &spec, on_subs, fx, NULL),
+                   0);
+  wait_results(fx, 5);
+  assert_int_equal(nsubs, 1);
+  nsubs = 0;
+  assert_int_equal(tw_helix_eventsub_list(fx->hc, TW_HELIX_SUBS_ALL, NULL, NULL,
+                                          on_subs, fx, NULL),
+                   0);
+  wait_results(fx, 6);
+  assert_int_equal(nsubs, 1);
+  assert_int_equal(tw_helix_eventsub_delete(fx->hc, "sub-1", on_res, fx, NULL),
+                   0);
+  wait_results(fx, 7);
+  static const struct {
+    const char *method, *target;
+    int status;
+  } want[] = {
+      {"DELETE",
+       "/moderation/bans?broadcaster_id=42&moderator_id=" ME "&user_id=1001",
+       204},
+      {"DELETE", "/moderation/chat?broadcaster_id=42&moderator_id=" ME, 204},
+      {"POST", "/chat/announcements?broadcaster_id=42&moderator_id=" ME, 204},
+      {"POST",
+       "/chat/shoutouts?from_broadcaster_id=42&to_broadcaster_id=43&"
+       "moderator_id=" ME,
+       204},
+      {"POST", "/eventsub/subscriptions", 202},
+      {"GET", "/eventsub/subscriptions", 200},
+      {"DELETE", "/eventsub/subscriptions?id=sub-1", 204},
+  };
+  for (size_t i = 0; i < 7; i++) {
+    assert_int_equal(fx->res[i].err, 0);
+    assert_int_equal(fx->res[i].status, want[i].status);
+    assert_string_equal(hf_rec(fx->fake, i)->method, want[i].method);
+    assert_string_equal(hf_rec(fx->fake, i)->target, want[i].target);
+  }
+  assert_string_equal(hf_rec(fx->fake, 2)->body,
+                      "{\"message\":\"Hello chat!\",\"color\":\"purple\"}");
+  assert_non_null(strstr(hf_rec(fx->fake, 4)->body, "\"session_id\":\"S1\""));
+}
+
 /* Options and arguments are checked. */
 static void test_bad_options(void **state) {
   fx_t *fx = *state;
@@ -718,6 +811,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_clip_confirmed, setup, teardown),
       cmocka_unit_test_setup_teardown(test_clip_window, setup, teardown),
       cmocka_unit_test_setup_teardown(test_chat_dropped, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_other_calls, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bad_options, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
