@@ -22,6 +22,7 @@
 #include "sim_api_test.h"
 #include "test_tokens.h"
 
+#include "twitchd/clock.h"
 #include "twitchd/error.h"
 #include "twitchd/helix_client.h"
 #include "twitchd/log.h"
@@ -193,10 +194,123 @@ static void test_tls_anchor(void **state) {
   assert_true(tw_sim_api_last_seq(fx->sf->sim) >= 1);
 }
 
+/* ---- forced answers and read-back --------------------------------------- */
+
+typedef struct {
+  char path[64];
+  unsigned status;
+  int forced;
+  char auth[160];
+  uint64_t wall_ms; /* when the simulator answered, on our wall clock */
+} seen_t;
+
+static seen_t seen[64];
+static size_t nseen;
+
+static void observe(void *ud, const tw_sim_event_t *ev) {
+  (void)ud;
+  if (ev->kind != TW_SIM_EV_API || nseen >= 64)
+    return;
+  seen_t *s = &seen[nseen++];
+  snprintf(s->path, sizeof(s->path), "%s", ev->api->path);
+  s->status = ev->api->status;
+  s->forced = ev->api->forced;
+  snprintf(s->auth, sizeof(s->auth), "%s",
+           ev->api->authorization ? ev->api->authorization : "");
+  s->wall_ms = tw_wall_ms();
+}
+
+static size_t seen_path(const char *path) {
+  size_t n = 0;
+  for (size_t i = 0; i < nseen; i++)
+    n += strcmp(seen[i].path, path) == 0;
+  return n;
+}
+
+static void start_observing(fx_t *fx) {
+  nseen = 0;
+  tw_sim_set_observer(fx->sf->sim, observe, NULL);
+}
+
+/* A 401 (forced, "Invalid OAuth token"): the source mints a new token
+ * (registered with the simulator), and the request goes once more with
+ * it. */
+static void test_forced_401_refresh(void **state) {
+  fx_t *fx = *state;
+  assert_int_equal(make_client(fx, tw_sim_ca_file(fx->sf->sim)), 0);
+  start_observing(fx);
+  assert_int_equal(tw_sim_api_force(fx->sf->sim, "/helix/users", 401, 1, NULL),
+                   0);
+  const char *logins[] = {"chan"};
+  assert_int_equal(
+      tw_helix_get_users(fx->hc, NULL, 0, logins, 1, on_res, fx, NULL), 0);
+  wait_results(fx, 1);
+  assert_int_equal(fx->res[0].attempts, 2);
+  assert_int_equal(tt_refreshes(fx->tt), 1);
+  assert_int_equal(seen_path("/helix/users"), 2);
+  assert_int_equal(seen[0].status, 401);
+  assert_string_equal(seen[0].auth, "Bearer " BOT_TOKEN);
+  assert_string_equal(seen[1].auth, "Bearer simbot-tok-SECRET-minted-000001");
+}
+
+/* 5xx: Get Users is sent again (three times for two 500s); Ban User and
+ * Send Chat Message once only. */
+static void test_forced_5xx(void **state) {
+  fx_t *fx = *state;
+  assert_int_equal(make_client(fx, tw_sim_ca_file(fx->sf->sim)), 0);
+  start_observing(fx);
+  tw_sim_api_force(fx->sf->sim, "/helix/users", 500, 2, NULL);
+  tw_sim_api_force(fx->sf->sim, "/helix/moderation/bans", 500, 5, NULL);
+  tw_sim_api_force(fx->sf->sim, "/helix/chat/messages", 503, 5, NULL);
+  const char *logins[] = {"chan"};
+  assert_int_equal(
+      tw_helix_get_users(fx->hc, NULL, 0, logins, 1, on_res, fx, NULL), 0);
+  assert_int_equal(
+      tw_helix_ban(fx->hc, "4242", NULL, "1001", 60, NULL, on_res, fx, NULL),
+      0);
+  assert_int_equal(
+      tw_helix_send_chat(fx->hc, "4242", NULL, "hi", NULL, on_res, fx, NULL),
+      0);
+  wait_results(fx, 3);
+  assert_int_equal(seen_path("/helix/users"), 3);
+  assert_int_equal(seen_path("/helix/moderation/bans"), 1);
+  assert_int_equal(seen_path("/helix/chat/messages"), 1);
+  for (size_t i = 0; i < 3; i++) {
+    if (fx->res[i].attempts == 3)
+      continue; /* the Get Users */
+    assert_int_equal(fx->res[i].err, TW_EHTTP);
+    assert_int_equal(fx->res[i].kind, TW_HELIX_ERR_SERVER);
+    assert_int_equal(fx->res[i].attempts, 1);
+  }
+}
+
+/* 429 (forced: Ratelimit-Remaining 0 and a Ratelimit-Reset): nothing is
+ * sent again before the reset. */
+static void test_forced_429(void **state) {
+  fx_t *fx = *state;
+  assert_int_equal(make_client(fx, tw_sim_ca_file(fx->sf->sim)), 0);
+  start_observing(fx);
+  tw_sim_api_force(fx->sf->sim, "/helix/users", 429, 1, NULL);
+  const char *logins[] = {"chan"};
+  assert_int_equal(
+      tw_helix_get_users(fx->hc, NULL, 0, logins, 1, on_res, fx, NULL), 0);
+  wait_results(fx, 1);
+  assert_int_equal(fx->res[0].attempts, 2);
+  assert_int_equal(nseen, 2);
+  assert_int_equal(seen[0].status, 429);
+  /* The simulator's reset is at most the next whole second after the 429
+   * (its bucket for forced answers is full). */
+  uint64_t reset_ms = (seen[0].wall_ms + 999) / 1000 * 1000;
+  assert_true(seen[1].wall_ms >= reset_ms);
+}
+
 int main(void) {
   tw_test_log_from_env();
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_tls_anchor, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_forced_401_refresh, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_forced_5xx, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_forced_429, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
