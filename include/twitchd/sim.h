@@ -735,6 +735,23 @@ typedef struct {
 
 void tw_sim_api_counters(const tw_sim_t *sim, tw_sim_api_counters_t *out);
 
+/* A channel's stream and channel information, for GET /helix/streams and
+ * GET /helix/channels. NULL strings leave the current value. */
+typedef struct {
+  int live;              /* 0: offline (left out of /helix/streams) */
+  const char *title;     /* also the channel's title */
+  const char *game_id;   /* "" by default */
+  const char *game_name; /* "" by default */
+  const char *language;  /* "en" by default */
+  uint32_t viewer_count;
+} tw_sim_stream_t;
+
+/* Sets the live state of `room`'s broadcaster (the user named like the
+ * room, created on demand). Going live sets started_at and a new stream
+ * id. Returns 0, TW_EINVAL, TW_EFULL or TW_ENOMEM. */
+int tw_sim_set_stream(tw_sim_t *sim, const char *room,
+                      const tw_sim_stream_t *st);
+
 #ifdef __cplusplus
 }
 #endif

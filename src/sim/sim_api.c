@@ -377,8 +377,8 @@ int tw__simapi_new(tw_simchat_t *core, const tw_sim_api_opts_t *opts,
   tw__simmap_init(&api->devices);
   tw__simmap_init(&api->refresh);
   tw__simmap_init(&api->buckets);
-  tw__simmap_init(&api->streams);
   tw__simmap_init(&api->channels);
+  tw__simmap_init(&api->lastmsg);
   tw__simmap_init(&api->bans);
   tw__simmap_init(&api->clips);
   tw__simmap_init(&api->subs);
@@ -1268,7 +1268,6 @@ static int ratelimit(tw_simapi_t *api, tw_simapi_resp_t *resp, const char *key,
 
 /* Helix: the bucket is per token; requests without a usable token share
  * one. */
-int tw__simapi_ratelimit(tw_simapi_ctx_t *x, unsigned cost);
 int tw__simapi_ratelimit(tw_simapi_ctx_t *x, unsigned cost) {
   return ratelimit(x->api, x->resp, x->token[0] ? x->token : "", cost, x->now);
 }

@@ -1066,10 +1066,27 @@ int tw__simchat_hist_take(tw_simchat_t *sc, const char *room,
   return TW_ENOTFOUND;
 }
 
-int tw__simchat_hist_has(const tw_simchat_t *sc, const char *room,
-                         const char *msg_id) {
+int tw__simchat_hist_login(const tw_simchat_t *sc, const char *room,
+                           const char *msg_id, char *login, size_t cap) {
   room_t *r = room ? room_get(sc, room, strlen(room)) : NULL;
-  return r && msg_id && hist_find(r, msg_id, strlen(msg_id)) != NULL;
+  const hist_t *h = r && msg_id ? hist_find(r, msg_id, strlen(msg_id)) : NULL;
+  if (!h)
+    return TW_ENOTFOUND;
+  snprintf(login, cap, "%s", h->login);
+  return 0;
+}
+
+int tw__simchat_room_id(tw_simchat_t *sc, const char *room, char *out,
+                        size_t cap) {
+  int rc = tw__simchat_room_ensure(sc, room);
+  if (rc != 0)
+    return rc;
+  room_t *r = room_get(sc, room[0] == '#' ? room + 1 : room,
+                       strlen(room[0] == '#' ? room + 1 : room));
+  if (!r)
+    return TW_ENOTFOUND;
+  snprintf(out, cap, "%s", r->id);
+  return 0;
 }
 
 void tw__simchat_hist_clear(tw_simchat_t *sc, const char *room,

@@ -216,9 +216,14 @@ int tw__simchat_room_ensure(tw_simchat_t *sc, const char *room);
 int tw__simchat_hist_take(tw_simchat_t *sc, const char *room,
                           const char *msg_id, char *login, size_t login_cap,
                           char **body);
-/* Whether the room's history holds `msg_id`. */
-int tw__simchat_hist_has(const tw_simchat_t *sc, const char *room,
-                         const char *msg_id);
+/* The sender of message `msg_id` in the room's history. Returns 0 or
+ * TW_ENOTFOUND. */
+int tw__simchat_hist_login(const tw_simchat_t *sc, const char *room,
+                           const char *msg_id, char *login, size_t cap);
+/* The room's room-id (the room is created when missing). Returns 0,
+ * TW_EINVAL, TW_EFULL or TW_ENOMEM. */
+int tw__simchat_room_id(tw_simchat_t *sc, const char *room, char *out,
+                        size_t cap);
 /* Forgets the room's messages: all of them, or only `login`'s. */
 void tw__simchat_hist_clear(tw_simchat_t *sc, const char *room,
                             const char *login);
