@@ -22,8 +22,11 @@
 #include "sim_api_test.h"
 #include "test_tokens.h"
 
+#include <jansson.h>
+
 #include "twitchd/clock.h"
 #include "twitchd/error.h"
+#include "twitchd/event.h"
 #include "twitchd/helix_client.h"
 #include "twitchd/log.h"
 #include "twitchd/sim.h"
@@ -136,6 +139,12 @@ static int setup(void **state) {
   u.login = "baduser";
   u.user_id = "1001";
   assert_int_equal(tw_sim_add_user(fx->sf->sim, &u), 0);
+  tw_sim_room_t room;
+  memset(&room, 0, sizeof(room));
+  room.name = "chan";
+  assert_int_equal(tw_sim_add_room(fx->sf->sim, &room), 0);
+  assert_int_equal(
+      tw_sim_add_token(fx->sf->sim, "tokviewer-SECRET-1", "viewer", 0), 0);
   fx->scopes = ALL_SCOPES;
   assert_int_equal(add_token(fx, BOT_TOKEN), 0);
   fx->tt = tt_new(&fx->sf->loop, BOT_TOKEN, "4242", mint, fx);
@@ -190,7 +199,9 @@ static void test_tls_anchor(void **state) {
   assert_int_equal(
       tw_helix_get_users(fx->hc, NULL, 0, logins, 1, on_res, fx, NULL), 0);
   wait_results(fx, 2);
-  assert_true(fx->res[1].status > 0); /* an HTTP answer came */
+  assert_int_equal(fx->res[1].err, 0);
+  assert_int_equal(fx->res[1].status, 200);
+  assert_string_equal(fx->res[1].first, "4242");
   assert_true(tw_sim_api_last_seq(fx->sf->sim) >= 1);
 }
 
@@ -245,6 +256,7 @@ static void test_forced_401_refresh(void **state) {
   assert_int_equal(
       tw_helix_get_users(fx->hc, NULL, 0, logins, 1, on_res, fx, NULL), 0);
   wait_results(fx, 1);
+  assert_int_equal(fx->res[0].err, 0);
   assert_int_equal(fx->res[0].attempts, 2);
   assert_int_equal(tt_refreshes(fx->tt), 1);
   assert_int_equal(seen_path("/helix/users"), 2);
@@ -276,8 +288,11 @@ static void test_forced_5xx(void **state) {
   assert_int_equal(seen_path("/helix/moderation/bans"), 1);
   assert_int_equal(seen_path("/helix/chat/messages"), 1);
   for (size_t i = 0; i < 3; i++) {
-    if (fx->res[i].attempts == 3)
-      continue; /* the Get Users */
+    if (fx->res[i].attempts == 3) { /* the Get Users */
+      assert_int_equal(fx->res[i].err, 0);
+      assert_string_equal(fx->res[i].first, "4242");
+      continue;
+    }
     assert_int_equal(fx->res[i].err, TW_EHTTP);
     assert_int_equal(fx->res[i].kind, TW_HELIX_ERR_SERVER);
     assert_int_equal(fx->res[i].attempts, 1);
@@ -295,6 +310,7 @@ static void test_forced_429(void **state) {
   assert_int_equal(
       tw_helix_get_users(fx->hc, NULL, 0, logins, 1, on_res, fx, NULL), 0);
   wait_results(fx, 1);
+  assert_int_equal(fx->res[0].err, 0);
   assert_int_equal(fx->res[0].attempts, 2);
   assert_int_equal(nseen, 2);
   assert_int_equal(seen[0].status, 429);
@@ -304,6 +320,262 @@ static void test_forced_429(void **state) {
   assert_true(seen[1].wall_ms >= reset_ms);
 }
 
+/* ---- effects through the simulator ------------------------------------- */
+
+static void on_act(const tw_twitch_action_result_t *r, void *arg) {
+  fx_t *fx = arg;
+  assert_true(fx->nres < MAX_RES);
+  res_t *o = &fx->res[fx->nres++];
+  memset(o, 0, sizeof(*o));
+  o->err = r->err;
+  o->status = r->http_status;
+  o->kind = r->error->kind;
+  snprintf(o->detail, sizeof(o->detail), "%s", r->detail);
+}
+
+/* A Helix GET made by the test itself (not the client), JSON answer. */
+static json_t *sim_get(fx_t *fx, const char *path_query) {
+  tw_simresp_t r;
+  assert_int_equal(tw_simfx_helix(fx->sf, "GET", path_query, BOT_TOKEN,
+                                  TW_SIM_DEFAULT_CLIENT_ID, NULL, &r),
+                   0);
+  assert_int_equal(r.status, 200);
+  json_t *j = json_incref(r.json);
+  tw_simresp_free(&r);
+  return j;
+}
+
+typedef struct {
+  const char *query;
+  size_t n;
+} count_ctx_t;
+
+static int count_query(void *ud, const tw_sim_api_req_t *req) {
+  count_ctx_t *c = ud;
+  if (strcmp(req->query, c->query) == 0)
+    c->n++;
+  return 0;
+}
+
+static size_t users_queries(fx_t *fx, const char *query) {
+  count_ctx_t c = {query, 0};
+  tw_sim_api_foreach(fx->sf->sim, 0, "/helix/users", count_query, &c);
+  return c.n;
+}
+
+static tw_twitch_actions_t *make_actions(fx_t *fx) {
+  const char *channels[] = {"chan"};
+  tw_twitch_actions_opts_t ao;
+  memset(&ao, 0, sizeof(ao));
+  ao.channels = channels;
+  ao.nchannels = 1;
+  ao.send_chat_via_helix = true;
+  tw_twitch_actions_t *a = NULL;
+  assert_int_equal(tw_twitch_actions_new(&fx->sf->loop, fx->hc, &ao, &a), 0);
+  return a;
+}
+
+static void close_actions(fx_t *fx, tw_twitch_actions_t *a) {
+  int done = 0;
+  tw_twitch_actions_close(a, flag, &done);
+  assert_true(tw_test_run_flag(&fx->sf->loop, &done));
+}
+
+static void act(fx_t *fx, tw_twitch_actions_t *a, tw_event_t *ev) {
+  size_t before = fx->nres;
+  assert_int_equal(tw_twitch_actions_do(a, ev, on_act, fx), 0);
+  tw_event_free(ev);
+  wait_results(fx, before + 1);
+}
+
+/* Every action end to end, its effect read back from the simulator: the
+ * title changed, the ban listed (and one Get Users for two bans of one
+ * login), the message gone from chat, the clip listed, the chat message
+ * relayed into the room. */
+static void test_actions_effects(void **state) {
+  fx_t *fx = *state;
+  assert_int_equal(make_client(fx, tw_sim_ca_file(fx->sf->sim)), 0);
+  tw_twitch_actions_t *a = make_actions(fx);
+  tw_simirc_t *watch = tw_simirc_login(fx->sf, "tokviewer-SECRET-1", "viewer");
+  assert_true(tw_simirc_ok(watch));
+  tw_simirc_send(watch, "JOIN #chan");
+  assert_non_null(tw_simirc_wait(watch, "USERSTATE #chan"));
+
+  /* UpdateTitle */
+  tw_event_t *ev = tw_event_new(TW_EVENT_UPDATE_TITLE);
+  tw_event_set_str(ev, "status", "Speedrunning twitchd");
+  act(fx, a, ev);
+  assert_int_equal(fx->res[0].err, 0);
+  assert_int_equal(fx->res[0].status, 204);
+  json_t *j = sim_get(fx, "/helix/channels?broadcaster_id=4242");
+  assert_string_equal(
+      json_string_value(json_object_get(
+          json_array_get(json_object_get(j, "data"), 0), "title")),
+      "Speedrunning twitchd");
+  json_decref(j);
+
+  /* BanUser (timeout), unban, BanUser (ban): one Get Users for baduser */
+  ev = tw_event_new(TW_EVENT_BAN_USER);
+  tw_event_set_str(ev, "user", "baduser");
+  tw_event_set_int(ev, "duration", 300);
+  tw_event_set_str(ev, "reason", "spam");
+  tw_event_set_str(ev, "target", "#chan");
+  act(fx, a, ev);
+  assert_int_equal(fx->res[1].err, 0);
+  assert_non_null(tw_simirc_wait(watch, "@ban-duration=300;"));
+  j = sim_get(fx, "/helix/moderation/banned?broadcaster_id=4242");
+  json_t *b0 = json_array_get(json_object_get(j, "data"), 0);
+  assert_string_equal(json_string_value(json_object_get(b0, "user_id")),
+                      "1001");
+  assert_string_equal(json_string_value(json_object_get(b0, "reason")), "spam");
+  json_decref(j);
+  assert_int_equal(
+      tw_helix_unban(fx->hc, "4242", NULL, "1001", on_res, fx, NULL), 0);
+  wait_results(fx, 3);
+  assert_int_equal(fx->res[2].err, 0);
+  ev = tw_event_new(TW_EVENT_BAN_USER);
+  tw_event_set_str(ev, "user", "BadUser");
+  act(fx, a, ev);
+  assert_int_equal(fx->res[3].err, 0);
+  assert_non_null(tw_simirc_wait(watch, "CLEARCHAT #chan :baduser"));
+  assert_int_equal(users_queries(fx, "login=baduser"), 1);
+  assert_int_equal(users_queries(fx, "login=chan"), 1);
+
+  /* DeleteMessage: gone from chat; deleting it again is "not found" */
+  char mid[TW_SIM_MSG_ID_SIZE];
+  assert_true(
+      tw_sim_say(fx->sf->sim, "chan", "viewer", "delete me", NULL, mid) > 0);
+  ev = tw_event_new(TW_EVENT_DELETE_MESSAGE);
+  tw_event_set_str(ev, "id", mid);
+  act(fx, a, ev);
+  assert_int_equal(fx->res[4].err, 0);
+  const char *line = tw_simirc_wait(watch, "CLEARMSG #chan :delete me");
+  assert_non_null(line);
+  assert_non_null(strstr(line, mid));
+  ev = tw_event_new(TW_EVENT_DELETE_MESSAGE);
+  tw_event_set_str(ev, "id", mid);
+  act(fx, a, ev);
+  assert_int_equal(fx->res[5].err, TW_ENOTFOUND);
+  assert_int_equal(fx->res[5].status, 404);
+
+  /* CreateClip: offline first (404), then live: confirmed by Get Clips */
+  ev = tw_event_new(TW_EVENT_CREATE_CLIP);
+  act(fx, a, ev);
+  assert_int_equal(fx->res[6].err, TW_ENOTFOUND);
+  assert_non_null(strstr(fx->res[6].detail, "offline"));
+  tw_sim_stream_t st;
+  memset(&st, 0, sizeof(st));
+  st.live = 1;
+  st.viewer_count = 3;
+  assert_int_equal(tw_sim_set_stream(fx->sf->sim, "chan", &st), 0);
+  ev = tw_event_new(TW_EVENT_CREATE_CLIP);
+  act(fx, a, ev);
+  assert_int_equal(fx->res[7].err, 0);
+  char clip[128];
+  assert_int_equal(sscanf(fx->res[7].detail, "clip %127s", clip), 1);
+  char q[256];
+  snprintf(q, sizeof(q), "/helix/clips?id=%s", clip);
+  j = sim_get(fx, q);
+  assert_int_equal(json_array_size(json_object_get(j, "data")), 1);
+  json_decref(j);
+
+  /* Message via Helix: relayed into the room */
+  ev = tw_event_new(TW_EVENT_MESSAGE);
+  tw_event_set_str(ev, "text", "hello from twitchd");
+  act(fx, a, ev);
+  assert_int_equal(fx->res[8].err, 0);
+  assert_non_null(tw_simirc_wait(watch, "PRIVMSG #chan :hello from twitchd"));
+  /* the same text again at once: Twitch drops it as a duplicate */
+  ev = tw_event_new(TW_EVENT_MESSAGE);
+  tw_event_set_str(ev, "text", "hello from twitchd");
+  act(fx, a, ev);
+  assert_int_equal(fx->res[9].err, TW_EEXIST);
+  assert_non_null(strstr(fx->res[9].detail, "msg_duplicate"));
+
+  tw_simirc_close(watch);
+  close_actions(fx, a);
+}
+
+/* Typed errors from the simulator's checks: a token without the scope, a
+ * user who is not a moderator, a message id that does not exist. */
+static void test_sim_typed_errors(void **state) {
+  fx_t *fx = *state;
+  fx->scopes = "chat:read chat:edit";
+  assert_int_equal(add_token(fx, BOT_TOKEN), 0); /* same token, fewer scopes */
+  assert_int_equal(make_client(fx, tw_sim_ca_file(fx->sf->sim)), 0);
+  assert_int_equal(
+      tw_helix_ban(fx->hc, "4242", NULL, "1001", 0, NULL, on_res, fx, NULL), 0);
+  wait_results(fx, 1);
+  assert_int_equal(fx->res[0].err, TW_ESCOPE);
+  assert_int_equal(fx->res[0].kind, TW_HELIX_ERR_MISSING_SCOPE);
+  assert_non_null(strstr(fx->res[0].detail, "moderator:manage:banned_users"));
+  assert_int_equal(tt_refreshes(fx->tt), 0);
+
+  /* a user with every scope who is not a moderator of #chan */
+  tw_sim_user_t u;
+  memset(&u, 0, sizeof(u));
+  u.login = "otherbot";
+  u.user_id = "3003";
+  assert_int_equal(tw_sim_add_user(fx->sf->sim, &u), 0);
+  tw_sim_token_t t;
+  memset(&t, 0, sizeof(t));
+  t.token = "otherbot-tok-SECRET-1";
+  t.login = "otherbot";
+  t.scopes = ALL_SCOPES;
+  assert_int_equal(tw_sim_add_token_ex(fx->sf->sim, &t), 0);
+  int done = 0;
+  tw_helix_client_close(fx->hc, flag, &done);
+  assert_true(tw_test_run_flag(&fx->sf->loop, &done));
+  fx->hc = NULL;
+  tt_free(fx->tt);
+  fx->tt = tt_new(&fx->sf->loop, "otherbot-tok-SECRET-1", "3003", mint, fx);
+  assert_int_equal(make_client(fx, tw_sim_ca_file(fx->sf->sim)), 0);
+  assert_int_equal(
+      tw_helix_ban(fx->hc, "4242", NULL, "1001", 0, NULL, on_res, fx, NULL), 0);
+  wait_results(fx, 2);
+  assert_int_equal(fx->res[1].err, TW_EFORBIDDEN);
+  assert_int_equal(fx->res[1].status, 403);
+  /* made a moderator, the same call works */
+  assert_int_equal(
+      tw_sim_set_role(fx->sf->sim, "chan", "otherbot", TW_SIM_ROLE_MOD), 0);
+  assert_int_equal(tw_helix_delete_messages(fx->hc, "4242", NULL,
+                                            "00000000-0000-0000-0000-"
+                                            "000000000000",
+                                            on_res, fx, NULL),
+                   0);
+  wait_results(fx, 3);
+  assert_int_equal(fx->res[2].err, TW_ENOTFOUND);
+  assert_int_equal(fx->res[2].kind, TW_HELIX_ERR_NOT_FOUND);
+}
+
+/* An expired token: the simulator answers 401, the source mints a new one,
+ * the request is sent again and takes effect. */
+static void test_expired_token(void **state) {
+  fx_t *fx = *state;
+  assert_int_equal(make_client(fx, tw_sim_ca_file(fx->sf->sim)), 0);
+  assert_int_equal(tw_sim_expire_token(fx->sf->sim, BOT_TOKEN), 0);
+  assert_int_equal(
+      tw_helix_set_title(fx->hc, "4242", "after refresh", on_res, fx, NULL), 0);
+  wait_results(fx, 1);
+  assert_int_equal(fx->res[0].err, 0);
+  assert_int_equal(fx->res[0].attempts, 2);
+  assert_int_equal(tt_refreshes(fx->tt), 1);
+  tw_sim_api_counters_t c;
+  tw_sim_api_counters(fx->sf->sim, &c);
+  assert_int_equal(c.unauthorized, 1);
+  json_t *j = NULL;
+  /* read back with the new token */
+  tw_simresp_t r;
+  assert_int_equal(
+      tw_simfx_helix(fx->sf, "GET", "/helix/channels?broadcaster_id=4242",
+                     tt_current(fx->tt), TW_SIM_DEFAULT_CLIENT_ID, NULL, &r),
+      0);
+  j = json_array_get(json_object_get(r.json, "data"), 0);
+  assert_string_equal(json_string_value(json_object_get(j, "title")),
+                      "after refresh");
+  tw_simresp_free(&r);
+}
+
 int main(void) {
   tw_test_log_from_env();
   const struct CMUnitTest tests[] = {
@@ -311,6 +583,9 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_forced_401_refresh, setup, teardown),
       cmocka_unit_test_setup_teardown(test_forced_5xx, setup, teardown),
       cmocka_unit_test_setup_teardown(test_forced_429, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_actions_effects, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_sim_typed_errors, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_expired_token, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
