@@ -357,6 +357,12 @@ static int count_query(void *ud, const tw_sim_api_req_t *req) {
   return 0;
 }
 
+static int count_query_all(void *ud, const tw_sim_api_req_t *req) {
+  (void)ud;
+  (void)req;
+  return 0;
+}
+
 static size_t users_queries(fx_t *fx, const char *query) {
   count_ctx_t c = {query, 0};
   tw_sim_api_foreach(fx->sf->sim, 0, "/helix/users", count_query, &c);
@@ -576,6 +582,33 @@ static void test_expired_token(void **state) {
   tw_simresp_free(&r);
 }
 
+/* The queue is bounded: with room for two calls, a third is refused with
+ * TW_EFULL and nothing of it reaches the simulator; the two go through. */
+static void test_sim_queue_full(void **state) {
+  fx_t *fx = *state;
+  tw_helix_client_opts_t o;
+  memset(&o, 0, sizeof(o));
+  o.base_url = fx->base;
+  o.client_id = TW_SIM_DEFAULT_CLIENT_ID;
+  o.ca_file = tw_sim_ca_file(fx->sf->sim);
+  o.tokens = tt_source(fx->tt);
+  o.max_queue = 2;
+  assert_int_equal(tw_helix_client_new(&fx->sf->loop, fx->sf->uc, &o, &fx->hc),
+                   0);
+  assert_int_equal(tw_helix_set_title(fx->hc, "4242", "one", on_res, fx, NULL),
+                   0);
+  assert_int_equal(tw_helix_set_title(fx->hc, "4242", "two", on_res, fx, NULL),
+                   0);
+  assert_int_equal(
+      tw_helix_set_title(fx->hc, "4242", "three", on_res, fx, NULL), TW_EFULL);
+  wait_results(fx, 2);
+  assert_int_equal(fx->res[0].err, 0);
+  assert_int_equal(fx->res[1].err, 0);
+  assert_int_equal(tw_sim_api_foreach(fx->sf->sim, 0, "/helix/channels",
+                                      count_query_all, NULL),
+                   2);
+}
+
 int main(void) {
   tw_test_log_from_env();
   const struct CMUnitTest tests[] = {
@@ -586,6 +619,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_actions_effects, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sim_typed_errors, setup, teardown),
       cmocka_unit_test_setup_teardown(test_expired_token, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_sim_queue_full, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
