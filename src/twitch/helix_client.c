@@ -504,7 +504,9 @@ static int start(tw_helix_client_t *c, hx_call_t *k, const char *token) {
   const char *lines[] = {
       c->client_id_hdr, auth, "Accept: application/json",
       /* no 100-continue round trip for small bodies */
-      "Expect:", k->body_len ? "Content-Type: " TW_HELIX_JSON_TYPE : NULL};
+      "Expect:",
+      /* (an empty POST would otherwise be labelled a form by curl) */
+      k->body_len ? "Content-Type: " TW_HELIX_JSON_TYPE : "Content-Type:"};
   for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
     if (!lines[i])
       continue;

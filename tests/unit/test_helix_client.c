@@ -625,6 +625,8 @@ static void test_clip_confirmed(void **state) {
   assert_int_equal(hf_count_path(fx->fake, "GET", "/clips"), 2);
   assert_string_equal(hf_rec(fx->fake, 1)->target, "/clips?id=FunnyClip");
   assert_string_equal(hf_rec(fx->fake, 0)->target, "/clips?broadcaster_id=42");
+  /* no body, so no Content-Type (curl would call it a form) */
+  assert_string_equal(hf_rec(fx->fake, 0)->ctype, "");
 }
 
 /* Never listed within the window: TW_ETIMEDOUT, the id still reported. */
