@@ -474,6 +474,99 @@ static void test_unsent_network_error(void **state) {
   assert_int_equal(fx->res[0].attempts, 2);
 }
 
+/* A repeated request answered "already done" is a success: an Unban sent
+ * again after a 500 gets "user is not banned" because the first one
+ * worked. A 409 (concurrent ban-state update) on Ban User is tried again. */
+static void test_already_done_and_conflict(void **state) {
+  fx_t *fx = *state;
+  make_client(fx, NULL);
+  hf_script(fx->fake, "DELETE", "/moderation/bans", 500, E500, RL_OK);
+  hf_script(fx->fake, "DELETE", "/moderation/bans", 400,
+            "{\"error\":\"Bad Request\",\"status\":400,\"message\":\"user "
+            "is not banned\"}",
+            RL_OK);
+  assert_int_equal(tw_helix_unban(fx->hc, "42", NULL, "1001", on_res, fx, NULL),
+                   0);
+  wait_results(fx, 1);
+  assert_int_equal(fx->res[0].err, 0);
+  assert_true(fx->res[0].already_done);
+  assert_int_equal(fx->res[0].attempts, 2);
+  /* the same 400 on a first attempt is an error */
+  hf_script(fx->fake, "DELETE", "/moderation/bans", 400,
+            "{\"error\":\"Bad Request\",\"status\":400,\"message\":\"user "
+            "is not banned\"}",
+            RL_OK);
+  assert_int_equal(tw_helix_unban(fx->hc, "42", NULL, "1001", on_res, fx, NULL),
+                   0);
+  wait_results(fx, 2);
+  assert_int_equal(fx->res[1].err, TW_ENOTFOUND);
+  assert_false(fx->res[1].already_done);
+
+  hf_script(fx->fake, "POST", "/moderation/bans", 409,
+            "{\"error\":\"Conflict\",\"status\":409,\"message\":\"try "
+            "again\"}",
+            RL_OK);
+  hf_script(fx->fake, "POST", "/moderation/bans", 200,
+            "{\"data\":[{\"broadcaster_id\":\"42\",\"moderator_id\":\"5678\","
+            "\"user_id\":\"1001\",\"created_at\":\"2026-01-01T00:00:00Z\","
+            "\"end_time\":null}]}",
+            RL_OK);
+  assert_int_equal(
+      tw_helix_ban(fx->hc, "42", NULL, "1001", 0, NULL, on_res, fx, NULL), 0);
+  wait_results(fx, 3);
+  assert_int_equal(fx->res[2].err, 0);
+  assert_int_equal(fx->res[2].attempts, 2);
+}
+
+/* A 429 with points left is the endpoint's own limit (announcements: one
+ * per 2 s): that request backs off and is sent again; the token's bucket
+ * is not emptied, so other requests go on meanwhile. */
+static void test_endpoint_limit(void **state) {
+  fx_t *fx = *state;
+  make_client(fx, NULL);
+  hf_script(fx->fake, "POST", "/chat/announcements", 429,
+            "{\"error\":\"Too Many Requests\",\"status\":429,\"message\":"
+            "\"slow down\"}",
+            700, 0);
+  hf_script(fx->fake, "POST", "/chat/announcements", 204, "", RL_OK);
+  assert_int_equal(
+      tw_helix_announce(fx->hc, "42", NULL, "hi", NULL, on_res, fx, NULL), 0);
+  assert_true(tw_test_run_until(&fx->loop, got_429, fx, TW_TEST_WATCHDOG_MS));
+  assert_int_equal(tw_helix_set_title(fx->hc, "42", "t", on_res, fx, NULL), 0);
+  wait_results(fx, 2);
+  /* the title went first, while the announcement waited */
+  assert_int_equal(fx->res[0].err, 0);
+  assert_int_equal(fx->res[1].err, 0);
+  assert_int_equal(fx->res[1].attempts, 2);
+  assert_string_equal(hf_rec(fx->fake, 1)->path, "/channels");
+  assert_string_equal(hf_rec(fx->fake, 2)->path, "/chat/announcements");
+}
+
+/* Send Chat Message has its own bucket: a 429 that empties the general
+ * bucket does not hold chat messages. */
+static void test_chat_bucket_separate(void **state) {
+  fx_t *fx = *state;
+  make_client(fx, NULL);
+  int64_t reset = (int64_t)time(NULL) + 2;
+  hf_script(fx->fake, "GET", "/streams", 429,
+            "{\"error\":\"Too Many Requests\",\"status\":429,\"message\":"
+            "\"Request limit exceeded\"}",
+            0, reset);
+  hf_script(fx->fake, "POST", "/chat/messages", 200,
+            "{\"data\":[{\"message_id\":\"m1\",\"is_sent\":true}]}", RL_OK);
+  const char *ids[] = {"42"};
+  assert_int_equal(tw_helix_get_streams(fx->hc, ids, 1, NULL, 0, false, 0, NULL,
+                                        on_res, fx, NULL),
+                   0);
+  assert_true(tw_test_run_until(&fx->loop, got_429, fx, TW_TEST_WATCHDOG_MS));
+  assert_int_equal(
+      tw_helix_send_chat(fx->hc, "42", NULL, "hi", NULL, on_res, fx, NULL), 0);
+  wait_results(fx, 2);
+  assert_true(fx->res[0].is_sent); /* the chat message came back first */
+  assert_string_equal(hf_rec(fx->fake, 1)->path, "/chat/messages");
+  assert_string_equal(hf_rec(fx->fake, 2)->path, "/streams");
+}
+
 /* The queue is bounded: a full queue refuses with TW_EFULL and queues
  * nothing; a cancelled call is never reported; close reports the rest. */
 static void test_queue_full_cancel_close(void **state) {
@@ -815,6 +908,11 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_clip_window, setup, teardown),
       cmocka_unit_test_setup_teardown(test_chat_dropped, setup, teardown),
       cmocka_unit_test_setup_teardown(test_other_calls, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_already_done_and_conflict, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_endpoint_limit, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_chat_bucket_separate, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_bad_options, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
