@@ -62,7 +62,8 @@ typedef struct {
 #define ALL_SCOPES                                                             \
   "chat:read chat:edit user:write:chat channel:manage:broadcast "              \
   "moderator:manage:banned_users moderator:manage:chat_messages clips:edit "   \
-  "moderator:manage:announcements moderator:manage:shoutouts"
+  "moderator:manage:announcements moderator:manage:shoutouts "                 \
+  "moderator:read:followers"
 
 static int add_token(fx_t *fx, const char *tok) {
   tw_sim_token_t t;
@@ -582,6 +583,100 @@ static void test_expired_token(void **state) {
   tw_simresp_free(&r);
 }
 
+static size_t nsubs;
+static char sub_id[128];
+static void on_subs(tw_helix_client_t *c, const tw_helix_result_t *r,
+                    void *arg) {
+  nsubs = r->subs ? r->subs->n : 0;
+  if (r->subs && r->subs->n)
+    snprintf(sub_id, sizeof(sub_id), "%s", r->subs->v[0].id);
+  on_res(c, r, arg);
+}
+
+/* The other convenience calls against the simulator: streams, an
+ * announcement seen in chat, a shoutout while live, EventSub subscription
+ * create, list and delete. */
+static void test_sim_other_calls(void **state) {
+  fx_t *fx = *state;
+  assert_int_equal(make_client(fx, tw_sim_ca_file(fx->sf->sim)), 0);
+  tw_simirc_t *watch = tw_simirc_login(fx->sf, "tokviewer-SECRET-1", "viewer");
+  assert_true(tw_simirc_ok(watch));
+  tw_simirc_send(watch, "JOIN #chan");
+  assert_non_null(tw_simirc_wait(watch, "USERSTATE #chan"));
+  tw_sim_stream_t st;
+  memset(&st, 0, sizeof(st));
+  st.live = 1;
+  st.viewer_count = 5;
+  st.title = "live now";
+  assert_int_equal(tw_sim_set_stream(fx->sf->sim, "chan", &st), 0);
+  tw_sim_user_t u;
+  memset(&u, 0, sizeof(u));
+  u.login = "friend";
+  u.user_id = "7007";
+  assert_int_equal(tw_sim_add_user(fx->sf->sim, &u), 0);
+
+  const char *logins[] = {"chan"};
+  assert_int_equal(tw_helix_get_streams(fx->hc, NULL, 0, logins, 1, true, 0,
+                                        NULL, on_res, fx, NULL),
+                   0);
+  wait_results(fx, 1);
+  assert_int_equal(fx->res[0].err, 0);
+
+  assert_int_equal(tw_helix_announce(fx->hc, "4242", NULL, "Hello chat!",
+                                     "blue", on_res, fx, NULL),
+                   0);
+  wait_results(fx, 2);
+  assert_int_equal(fx->res[1].err, 0);
+  assert_int_equal(fx->res[1].status, 204);
+  const char *line = tw_simirc_wait(watch, "USERNOTICE #chan :Hello chat!");
+  assert_non_null(line);
+  assert_non_null(strstr(line, "msg-param-color=BLUE"));
+
+  assert_int_equal(
+      tw_helix_shoutout(fx->hc, "4242", "7007", NULL, on_res, fx, NULL), 0);
+  wait_results(fx, 3);
+  assert_int_equal(fx->res[2].err, 0);
+  assert_int_equal(fx->res[2].status, 204);
+
+  tw_helix_kv_t cond[] = {{"broadcaster_user_id", "4242"},
+                          {"moderator_user_id", "4242"}};
+  tw_helix_sub_spec_t spec;
+  memset(&spec, 0, sizeof(spec));
+  spec.type = "channel.follow";
+  spec.version = "2";
+  spec.condition = cond;
+  spec.ncondition = 2;
+  spec.method = TW_HELIX_TRANSPORT_WEBSOCKET;
+  spec.session_id = "AQoQexAWVYKSTIu4ec_2VAxyuhAB";
+  assert_int_equal(tw_helix_eventsub_create(fx->hc, &spec, on_subs, fx, NULL),
+                   0);
+  wait_results(fx, 4);
+  assert_int_equal(fx->res[3].err, 0);
+  assert_int_equal(fx->res[3].status, 202);
+  assert_int_equal(nsubs, 1);
+  /* the same again: 409, already exists */
+  assert_int_equal(tw_helix_eventsub_create(fx->hc, &spec, on_subs, fx, NULL),
+                   0);
+  wait_results(fx, 5);
+  assert_int_equal(fx->res[4].err, TW_EEXIST);
+  assert_int_equal(tw_helix_eventsub_list(fx->hc, TW_HELIX_SUBS_ALL, NULL, NULL,
+                                          on_subs, fx, NULL),
+                   0);
+  wait_results(fx, 6);
+  assert_int_equal(nsubs, 1);
+  char id[128];
+  snprintf(id, sizeof(id), "%s", sub_id);
+  assert_int_equal(tw_helix_eventsub_delete(fx->hc, id, on_res, fx, NULL), 0);
+  wait_results(fx, 7);
+  assert_int_equal(fx->res[6].status, 204);
+  assert_int_equal(tw_helix_eventsub_list(fx->hc, TW_HELIX_SUBS_ALL, NULL, NULL,
+                                          on_subs, fx, NULL),
+                   0);
+  wait_results(fx, 8);
+  assert_int_equal(nsubs, 0);
+  tw_simirc_close(watch);
+}
+
 /* The queue is bounded: with room for two calls, a third is refused with
  * TW_EFULL and nothing of it reaches the simulator; the two go through. */
 static void test_sim_queue_full(void **state) {
@@ -620,6 +715,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_sim_typed_errors, setup, teardown),
       cmocka_unit_test_setup_teardown(test_expired_token, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sim_queue_full, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_sim_other_calls, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
