@@ -89,6 +89,9 @@ void tw__simapi_rfc3339(uint64_t unix_ms, char out[32]);
 void tw__simhelix_handle(tw_simapi_ctx_t *x);
 /* Frees the Helix state. */
 void tw__simhelix_free(tw_simapi_t *api);
+/* The chat core's ban check (tw_simchat_ban_check_fn), `ud` the API. */
+int tw__simhelix_ban_check(void *ud, const char *room, const char *login,
+                           uint64_t now, uint64_t *left_s);
 /* tw_sim_set_stream(). */
 int tw__simhelix_set_stream(tw_simapi_t *api, const char *room,
                             const tw_sim_stream_t *st, uint64_t now);

@@ -50,6 +50,15 @@ void tw__simchat_free(tw_simchat_t *sc);
 
 void tw__simchat_set_observer(tw_simchat_t *sc, tw_sim_event_cb cb, void *ud);
 
+/* Asked before a PRIVMSG is accepted: whether `login` is banned (returns
+ * non-zero; *left_s 0) or timed out (non-zero, *left_s seconds left) in
+ * `room`. The API side answers from its Helix bans. */
+typedef int (*tw_simchat_ban_check_fn)(void *ud, const char *room,
+                                       const char *login, uint64_t now_ms,
+                                       uint64_t *left_s);
+void tw__simchat_set_ban_check(tw_simchat_t *sc, tw_simchat_ban_check_fn fn,
+                               void *ud);
+
 /* ---- connections ---- */
 
 /* A new client connection. Returns 0, TW_EFULL when max_conns connections

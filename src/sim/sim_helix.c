@@ -592,6 +592,22 @@ static ban_t *ban_get(tw_simapi_t *api, const char *bid, const char *uid,
   return b;
 }
 
+int tw__simhelix_ban_check(void *ud, const char *room, const char *login,
+                           uint64_t now, uint64_t *left_s) {
+  tw_simapi_t *api = ud;
+  tw_simchat_user_view_t b, u;
+  *left_s = 0;
+  if (tw__simchat_user_find(api->core, room, NULL, &b) != 0 ||
+      tw__simchat_user_find(api->core, login, NULL, &u) != 0)
+    return 0;
+  const ban_t *ban = ban_get(api, b.id, u.id, now);
+  if (!ban)
+    return 0;
+  if (ban->expires_at)
+    *left_s = (ban->expires_at - now + 999) / 1000;
+  return 1;
+}
+
 static void post_bans(tw_simapi_ctx_t *x) {
   tw_simchat_user_view_t b;
   if (!mod_check(x, "broadcaster_id", "moderator:manage:banned_users", &b))

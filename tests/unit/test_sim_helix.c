@@ -329,6 +329,13 @@ static void test_bans(void **state) {
   assert_non_null(line);
   assert_non_null(strstr(line, "target-user-id="));
   assert_null(strstr(line, "ban-duration"));
+  /* Over IRC the banned user cannot talk: NOTICE msg_banned. */
+  tw_simirc_t *t = tw_simirc_login(w.fx, "toktroll", "troll");
+  assert_true(tw_simirc_ok(t));
+  tw_simirc_send(t, "JOIN #chan");
+  assert_non_null(tw_simirc_wait(t, "USERSTATE #chan"));
+  tw_simirc_send(t, "PRIVMSG #chan :am I banned");
+  assert_non_null(tw_simirc_wait(t, "msg-id=msg_banned"));
 
   /* Listed; banned again: 400. */
   char lpath[256];
@@ -366,6 +373,8 @@ static void test_bans(void **state) {
            w.chan_id, w.mod_id, w.troll_id);
   expect_status(&w, "DELETE", upath, "tokmod", NULL, 204);
   expect(&w, "DELETE", upath, "tokmod", NULL, 400, "user is not banned");
+  tw_simirc_send(t, "PRIVMSG #chan :free again");
+  assert_non_null(tw_simirc_wait(c, "PRIVMSG #chan :free again"));
   helix(&w, "GET", lpath, "tokchan", NULL, &r);
   assert_int_equal(json_array_size(json_object_get(r.json, "data")), 0);
   tw_simresp_free(&r);
@@ -378,6 +387,11 @@ static void test_bans(void **state) {
   assert_true(json_is_string(json_object_get(data0(&r), "end_time")));
   tw_simresp_free(&r);
   assert_non_null(tw_simirc_wait(c, "@ban-duration=300;"));
+  tw_simirc_send(t, "PRIVMSG #chan :timed out?");
+  line = tw_simirc_wait(t, "msg-id=msg_timedout");
+  assert_non_null(line);
+  assert_non_null(strstr(line, "You are timed out for "));
+  tw_simirc_close(t);
   helix(&w, "GET", lpath, "tokchan", NULL, &r);
   assert_true(strlen(tw_simfx_jstr(data0(&r), "expires_at")) > 0);
   tw_simresp_free(&r);
