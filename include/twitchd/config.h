@@ -67,6 +67,11 @@ typedef struct {
   bool tls; /* wss, https, ircs */
 } tw_config_url_t;
 
+/* How the twitch connector sends chat messages (connectors.twitch
+ * send-chat): over the IRC connection, or with Helix Send Chat Message,
+ * which reports whether each message was sent or why it was dropped. */
+typedef enum { TW_SEND_CHAT_IRC = 0, TW_SEND_CHAT_HELIX } tw_send_chat_t;
+
 /* connectors.twitch. Strings are NULL when absent and have no default. */
 typedef struct {
   const char *code;            /* secret; OAuth authorization code */
@@ -87,6 +92,7 @@ typedef struct {
   tw_config_url_t eventsub; /* default wss://eventsub.wss.twitch.tv/ws */
   tw_config_url_t helix;    /* default https://api.twitch.tv/helix */
   tw_config_url_t oauth;    /* default https://id.twitch.tv/oauth2 */
+  tw_send_chat_t send_chat; /* default TW_SEND_CHAT_IRC */
 } tw_config_twitch_t;
 
 /* The chat services an outgoing webhook can post to (connectors.webhook

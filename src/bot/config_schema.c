@@ -920,6 +920,10 @@ static const char *default_token_file(ctx_t *c, const tw_config_node_t *where) {
   return p;
 }
 
+static const char *const send_chat_names[] = {"irc", "helix", NULL};
+static const int send_chat_values[] = {TW_SEND_CHAT_IRC, TW_SEND_CHAT_HELIX};
+static const enum_rule_t send_chat_rule = {send_chat_names, send_chat_values};
+
 static const key_def_t twitch_keys[] = {
     /* the seed's keys, in the seed's order */
     {"code", K_STR, F_SECRET, NULL, NULL, TWF(code), NO_AUX, &token_rule, NULL},
@@ -945,6 +949,8 @@ static const key_def_t twitch_keys[] = {
      NULL, NULL},
     {"ca-file", K_PATH, F_MUST_EXIST, NULL, NULL, TWF(ca_file), NO_AUX, NULL,
      NULL},
+    {"send-chat", K_ENUM, 0, "irc", NULL, TWF(send_chat), NO_AUX,
+     &send_chat_rule, NULL},
     {"endpoints", K_SECTION, 0, NULL, NULL, 0, NO_AUX, &endpoints_section,
      NULL},
 };

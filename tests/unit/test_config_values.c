@@ -476,6 +476,41 @@ static void test_yaml11_booleans(void **state) {
   }
 }
 
+/* connectors.twitch send-chat: irc (the default) or helix; anything else
+ * is an error that names the choices and suggests the near miss. */
+static void test_send_chat(void **state) {
+  (void)state;
+  const char *base =
+      "connectors:\n  twitch:\n    client-id: abc\n    channel: foo\n";
+  tw_config_t *cfg = load_buf(base, 0);
+  assert_int_equal(tw_config_twitch(cfg)->send_chat, TW_SEND_CHAT_IRC);
+  tw_config_free(cfg);
+  static const struct {
+    const char *word;
+    tw_send_chat_t value;
+  } cases[] = {{"irc", TW_SEND_CHAT_IRC}, {"helix", TW_SEND_CHAT_HELIX}};
+  char text[256];
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    snprintf(text, sizeof(text), "%s    send-chat: %s\n", base, cases[i].word);
+    cfg = load_buf(text, 0);
+    assert_int_equal(tw_config_twitch(cfg)->send_chat, cases[i].value);
+    tw_config_free(cfg);
+  }
+  snprintf(text, sizeof(text), "%s    send-chat: helx\n", base);
+  cfg = load_buf(text, TW_ECONFIG);
+  assert_int_equal(tw_config_error_count(cfg), 1);
+  const tw_config_diag_t *d = tw_config_error(cfg, 0);
+  assert_int_equal(d->line, 5);
+  assert_non_null(strstr(d->message, "send-chat"));
+  assert_non_null(strstr(d->message, "irc, helix"));
+  assert_non_null(strstr(d->message, "helix"));
+  tw_config_free(cfg);
+  snprintf(text, sizeof(text), "%s    send-chat: true\n", base);
+  cfg = load_buf(text, TW_ECONFIG);
+  assert_int_equal(tw_config_error_count(cfg), 1);
+  tw_config_free(cfg);
+}
+
 /* Relative paths from a buffer stay relative (to the working directory);
  * messages use the given name; the buffer need not be NUL-terminated. */
 static void test_buffer(void **state) {
@@ -780,6 +815,7 @@ int main(void) {
       cmocka_unit_test(test_states_and_nulls),
       cmocka_unit_test(test_secrets_never_in_messages),
       cmocka_unit_test(test_secrets_redacted_in_log),
+      cmocka_unit_test(test_send_chat),
   };
   return cmocka_run_group_tests(tests, setup, NULL);
 }
