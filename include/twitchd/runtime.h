@@ -39,12 +39,15 @@ typedef struct tw_runtime tw_runtime_t;
 
 typedef struct {
   /* Overrides, for `twitchd run --sim` and tests; NULL keeps the config's.
-   * irc_url replaces endpoints.irc, ca_file replaces ca-file. When token is
-   * set, it and login are used for chat instead of the token file. */
+   * irc_url and helix_url replace endpoints.irc and endpoints.helix,
+   * ca_file replaces ca-file. When token is set, it, login and user_id are
+   * used for chat and Helix instead of the token file. */
   const char *irc_url;
+  const char *helix_url;
   const char *ca_file;
   const char *login;
   const char *token;
+  const char *user_id; /* the token's user (the moderator of Helix calls) */
   /* Log every event received, as one JSON object, at info level. */
   bool log_events;
   /* Chat client settings to start from (timeouts, limits) instead of
@@ -61,6 +64,8 @@ typedef struct {
   uint64_t chat_sent;      /* Message actions queued on chat */
   uint64_t webhook_sent;   /* webhook deliveries that succeeded */
   uint64_t webhook_failed; /* webhook deliveries that failed for good */
+  uint64_t helix_done;     /* Twitch actions performed through Helix */
+  uint64_t helix_failed;   /* Twitch actions Helix refused or that failed */
   uint64_t reloads;        /* successful tw_runtime_reload() calls */
 } tw_runtime_stats_t;
 

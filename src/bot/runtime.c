@@ -6,8 +6,10 @@
 #include <jansson.h>
 
 #include "twitchd/error.h"
+#include "twitchd/helix_client.h"
 #include "twitchd/log.h"
 #include "twitchd/runtime.h"
+#include "twitchd/twitch_actions.h"
 #include "twitchd/token_store.h"
 #include "twitchd/uv_curl.h"
 #include "twitchd/webhook.h"
@@ -19,6 +21,7 @@ struct tw_runtime {
   tw_config_t *cfg;
   tw_runtime_opts_t opts;
   char *irc_url;
+  char *helix_url;
   char *ca_file;
 
   tw_uvcurl_t *curl;
@@ -27,6 +30,13 @@ struct tw_runtime {
   bool chat_anonymous;
   tw_bot_t *bot;
   tw_bot_timer_t *timer;
+  tw_helix_client_t *helix;
+  tw_twitch_actions_t *actions;
+  /* Where Helix gets its token: a fixed one (the override, or the token
+   * file's until the credentials manager takes over). */
+  tw_token_source_t src;
+  char *fixed_token;
+  char *fixed_user_id;
 
   /* Channels chat is in, as configured (owned copies). */
   char **channels;
@@ -170,7 +180,17 @@ static const char *strip_hash(const char *room) {
   return room && room[0] == '#' ? room + 1 : room;
 }
 
+static void on_action_done(const tw_twitch_action_result_t *res, void *arg) {
+  tw_runtime_t *rt = arg;
+  if (res->err == 0)
+    rt->stats.helix_done++;
+  else
+    rt->stats.helix_failed++;
+}
+
 static int route_twitch(tw_runtime_t *rt, const tw_event_t *a) {
+  if (rt->actions && tw_twitch_actions_handles(rt->actions, a))
+    return tw_twitch_actions_do(rt->actions, a, on_action_done, rt);
   switch (a->kind) {
   case TW_EVENT_MESSAGE: {
     const char *room = strip_hash(a->target);
@@ -195,8 +215,6 @@ static int route_twitch(tw_runtime_t *rt, const tw_event_t *a) {
     return rc;
   }
   default:
-    tw_warn(MOD, "%s needs the Helix API, which this build does not route yet",
-            tw_event_kind_name(a->kind));
     return TW_EUNSUPPORTED;
   }
 }
@@ -228,6 +246,32 @@ static bool has_connector(const char *connector, void *arg) {
   if (strcmp(connector, TW_RUNTIME_TWITCH) == 0)
     return true;
   return rt->webhooks && tw_webhooks_find(rt->webhooks, connector) != NULL;
+}
+
+/* ---- a fixed token source ------------------------------------------------- */
+
+static const char *fixed_current(void *ud) {
+  return ((tw_runtime_t *)ud)->fixed_token;
+}
+
+static const char *fixed_user_id(void *ud) {
+  return ((tw_runtime_t *)ud)->fixed_user_id;
+}
+
+/* A fixed token cannot be renewed: a 401 is final (cb is never called). */
+static int fixed_refresh(void *ud, const char *rejected, tw_token_ready_cb cb,
+                         void *arg) {
+  (void)ud;
+  (void)rejected;
+  (void)cb;
+  (void)arg;
+  return TW_EAUTH;
+}
+
+static void fixed_cancel(void *ud, tw_token_ready_cb cb, void *arg) {
+  (void)ud;
+  (void)cb;
+  (void)arg;
 }
 
 /* ---- set-up -------------------------------------------------------------- */
@@ -297,13 +341,44 @@ static int make_chat(tw_runtime_t *rt, const tw_config_twitch_t *tc) {
   return tw_chat_new(rt->loop, &o, &cb, rt, &rt->chat);
 }
 
+/* The Helix client and the actions on it. Without a token there is nothing
+ * Helix would accept: actions then fail with TW_EAUTH through the client. */
+static int make_helix(tw_runtime_t *rt, const tw_config_twitch_t *tc) {
+  const char *tok = rt->opts.token ? rt->opts.token : rt->tokens.access_token;
+  const char *uid = rt->opts.token ? rt->opts.user_id : rt->tokens.user_id;
+  if ((tok && !(rt->fixed_token = strdup(tok))) ||
+      (uid && !(rt->fixed_user_id = strdup(uid))))
+    return TW_ENOMEM;
+  rt->src = (tw_token_source_t){.current = fixed_current,
+                                   .user_id = fixed_user_id,
+                                   .refresh = fixed_refresh,
+                                   .cancel = fixed_cancel,
+                                   .ud = rt};
+  tw_helix_client_opts_t ho = {0};
+  ho.base_url = rt->opts.helix_url ? rt->opts.helix_url : tc->helix.url;
+  ho.client_id = tc->client_id;
+  ho.ca_file = rt->ca_file ? rt->ca_file : tc->ca_file;
+  ho.tokens = rt->src;
+  int rc = tw_helix_client_new(rt->loop, rt->curl, &ho, &rt->helix);
+  if (rc != 0)
+    return rc;
+  tw_twitch_actions_opts_t ao = {
+      .channels = (const char *const *)rt->channels,
+      .nchannels = rt->nchannels,
+      .send_chat_via_helix = tc->send_chat == TW_SEND_CHAT_HELIX};
+  return tw_twitch_actions_new(rt->loop, rt->helix, &ao, &rt->actions);
+}
+
 static void rt_free(tw_runtime_t *rt) {
+  free(rt->fixed_token);
+  free(rt->fixed_user_id);
   tw_bot_free(rt->bot);
   tw_chat_free(rt->chat);
   free_channels(rt);
   tw_token_set_clear(&rt->tokens);
   tw_config_free(rt->cfg);
   free(rt->irc_url);
+  free(rt->helix_url);
   free(rt->ca_file);
   free(rt);
 }
@@ -324,10 +399,11 @@ int tw_runtime_new(uv_loop_t *loop, tw_config_t *cfg,
   rt->loop = loop;
   if (opts)
     rt->opts = *opts;
-  rt->opts.chat_base = NULL;
   rt->irc_url = dup_or_null(rt->opts.irc_url);
   rt->ca_file = dup_or_null(rt->opts.ca_file);
+  rt->helix_url = dup_or_null(rt->opts.helix_url);
   rt->opts.irc_url = rt->opts.ca_file = NULL;
+  rt->opts.helix_url = rt->helix_url;
   if (rt->opts.token)
     tw_log_add_secret(rt->opts.token);
 
@@ -337,18 +413,15 @@ int tw_runtime_new(uv_loop_t *loop, tw_config_t *cfg,
   int rc = copy_channels(rt, tc);
   if (rc == 0)
     rc = load_tokens(rt, tc);
-  if (rc == 0) {
-    tw_runtime_opts_t keep = rt->opts;
-    rt->opts.chat_base = opts ? opts->chat_base : NULL;
+  if (rc == 0)
     rc = make_chat(rt, tc);
-    rt->opts = keep;
-    rt->opts.token = rt->opts.login = NULL; /* copied by the chat client */
-  }
   if (rc == 0) {
     rt->curl = tw_uvcurl_new(loop);
     if (rt->curl == NULL)
       rc = TW_ENOMEM;
   }
+  if (rc == 0)
+    rc = make_helix(rt, tc);
   if (rc == 0)
     rc = tw_webhooks_new(loop, rt->curl, cfg, NULL, &rt->webhooks);
   if (rc == 0) {
@@ -362,12 +435,19 @@ int tw_runtime_new(uv_loop_t *loop, tw_config_t *cfg,
      * with the caller. */
     if (rt->webhooks)
       tw_webhooks_close(rt->webhooks, NULL, NULL);
+    if (rt->actions)
+      tw_twitch_actions_close(rt->actions, NULL, NULL);
+    if (rt->helix)
+      tw_helix_client_close(rt->helix, NULL, NULL);
     if (rt->curl)
       tw_uvcurl_close(rt->curl, NULL, NULL);
     rt->cfg = NULL;
     rt_free(rt);
     return rc;
   }
+  /* What was borrowed for this call has been copied where it is kept. */
+  rt->opts.token = rt->opts.login = rt->opts.user_id = NULL;
+  rt->opts.chat_base = NULL;
   rt->cfg = cfg;
   if (tw_bot_reload_config(rt->bot, cfg) != 0) {
     for (size_t i = 0; i < tw_bot_load_error_count(rt->bot); i++)
@@ -536,6 +616,16 @@ void tw_runtime_close(tw_runtime_t *rt, void (*cb)(void *ud), void *ud) {
     rt->pending_close++;
     tw_webhooks_close(rt->webhooks, on_set_closed, rt);
     rt->webhooks = NULL;
+  }
+  if (rt->actions) {
+    rt->pending_close++;
+    tw_twitch_actions_close(rt->actions, on_set_closed, rt);
+    rt->actions = NULL;
+  }
+  if (rt->helix) {
+    rt->pending_close++;
+    tw_helix_client_close(rt->helix, on_set_closed, rt);
+    rt->helix = NULL;
   }
   if (rt->curl) {
     rt->pending_close++;
