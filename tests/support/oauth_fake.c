@@ -33,6 +33,7 @@ struct fake_oauth {
   unsigned serial;
   bool device_pending, device_approved;
   bool grace;
+  bool deny;
   char device_code[64];
 };
 
@@ -258,6 +259,41 @@ static enum MHD_Result on_device(fake_oauth_t *f, struct MHD_Connection *c) {
   return reply(c, 200, body);
 }
 
+/* The consent page, consented at once: 302 to redirect_uri with a fresh
+ * code and the state, or error=access_denied when told to deny. */
+static enum MHD_Result on_authorize(fake_oauth_t *f, struct MHD_Connection *c) {
+  const char *redir =
+      MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "redirect_uri");
+  const char *state =
+      MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "state");
+  const char *id =
+      MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "client_id");
+  if (!redir || !id || strcmp(id, FAKE_CLIENT_ID) != 0)
+    return reply(c, 400, "{\"status\":400,\"message\":\"invalid client\"}");
+  char loc[2048];
+  if (f->deny) {
+    snprintf(loc, sizeof(loc),
+             "%s?error=access_denied&error_description=The+user+denied+you+"
+             "access&state=%s",
+             redir, state ? state : "");
+  } else {
+    tok_t code;
+    new_token(f, 'c', &code);
+    if (f->ncodes < 16)
+      f->codes[f->ncodes++] = code;
+    snprintf(loc, sizeof(loc), "%s?code=%s&scope=chat%%3Aread&state=%s", redir,
+             code.s, state ? state : "");
+  }
+  struct MHD_Response *r =
+      MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+  if (!r)
+    return MHD_NO;
+  MHD_add_response_header(r, "Location", loc);
+  enum MHD_Result rc = MHD_queue_response(c, 302, r);
+  MHD_destroy_response(r);
+  return rc;
+}
+
 static enum MHD_Result handler(void *cls, struct MHD_Connection *conn,
                                const char *url, const char *method,
                                const char *version, const char *upload,
@@ -285,6 +321,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn,
     return on_token(f, conn, body, &kind);
   if (strcmp(method, "GET") == 0 && strcmp(url, "/oauth2/validate") == 0)
     return on_validate(f, conn);
+  if (strcmp(method, "GET") == 0 && strcmp(url, "/oauth2/authorize") == 0)
+    return on_authorize(f, conn);
   if (strcmp(method, "POST") == 0 && strcmp(url, "/oauth2/device") == 0)
     return on_device(f, conn);
   if (strcmp(method, "POST") == 0 && strcmp(url, "/oauth2/revoke") == 0) {
@@ -391,4 +429,8 @@ void fake_oauth_set_grace(fake_oauth_t *f, bool on) {
 
 void fake_oauth_approve_device(fake_oauth_t *f) {
   f->device_approved = true;
+}
+
+void fake_oauth_set_deny(fake_oauth_t *f, bool on) {
+  f->deny = on;
 }

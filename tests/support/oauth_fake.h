@@ -59,6 +59,8 @@ int fake_oauth_count(const fake_oauth_t *f, fake_kind_t kind);
 /* Rotation with grace: a refresh token stays valid until the one issued
  * in exchange for it is used (instead of being spent at once). */
 void fake_oauth_set_grace(fake_oauth_t *f, bool on);
+/* GET /authorize answers error=access_denied instead of a code. */
+void fake_oauth_set_deny(fake_oauth_t *f, bool on);
 /* Device flow: approve the pending device code. */
 void fake_oauth_approve_device(fake_oauth_t *f);
 
