@@ -140,7 +140,70 @@ typedef struct {
 #define TW_SIM_LISTEN_WSS 0x04u     /* IRC over WebSocket over TLS, wss:// */
 #define TW_SIM_LISTEN_WS 0x08u      /* plain ws://: answers 301 to wss:// */
 #define TW_SIM_LISTEN_CONTROL 0x10u /* the HTTP control interface */
-#define TW_SIM_LISTEN_ALL 0x1fu
+#define TW_SIM_LISTEN_API 0x20u     /* HTTPS: /oauth2/... and /helix/... */
+#define TW_SIM_LISTEN_ALL 0x3fu
+
+/* The OAuth client registered in every simulator (printed by `twitchd sim`
+ * as "client_id" and "client_secret"). A confidential client with no
+ * registered redirect URI: any redirect_uri is accepted. */
+#define TW_SIM_DEFAULT_CLIENT_ID "twitchd-sim-client"
+#define TW_SIM_DEFAULT_CLIENT_SECRET "twitchd-sim-secret"
+/* Who consents on /oauth2/authorize and approves device codes when nobody
+ * else was configured (created on demand). */
+#define TW_SIM_DEFAULT_CONSENT_LOGIN "simbot"
+
+/* API caps. A request body over TW_SIM_MAX_API_BODY is answered 413 with
+ * Twitch's error body. Requests kept for read-back (oldest evicted first):
+ * TW_SIM_MAX_API_RECORD of them, TW_SIM_MAX_API_RECORD_BYTES in all;
+ * headers kept per request: TW_SIM_MAX_API_HEADERS. Registered clients,
+ * redirect URIs per client, pending authorization codes and device codes,
+ * refresh tokens, forced-response rules, rate-limit buckets: below. */
+#define TW_SIM_MAX_API_BODY (64u * 1024u)
+#define TW_SIM_MAX_API_RECORD 10000
+#define TW_SIM_MAX_API_RECORD_BYTES (16u * 1024u * 1024u)
+#define TW_SIM_MAX_API_HEADERS 32
+#define TW_SIM_MAX_API_PARAMS 256 /* query and form parameters */
+#define TW_SIM_MAX_CLIENTS 1024
+#define TW_SIM_MAX_CLIENT_ID 64
+#define TW_SIM_MAX_CLIENT_SECRET 128
+#define TW_SIM_MAX_REDIRECTS 8
+#define TW_SIM_MAX_URI 2048
+#define TW_SIM_MAX_CODES 10000 /* authorization and device codes */
+#define TW_SIM_MAX_REFRESH 100000
+#define TW_SIM_MAX_FORCED 64
+#define TW_SIM_MAX_BUCKETS 10000
+#define TW_SIM_MAX_SCOPE_TEXT 4096 /* scopes joined by spaces */
+
+/* OAuth and Helix behaviour. All-zero gives Twitch's values. */
+typedef struct {
+  /* Lifetime of user access tokens (0: 4 h, Twitch's ~14 400 s) and of app
+   * tokens (0: 5 011 271 s, Twitch's example). expires_in is reported in
+   * whole seconds, rounded up. */
+  uint64_t user_token_ttl_ms;
+  uint64_t app_token_ttl_ms;
+  /* Authorization codes are single-use and live code_ttl_ms (0: 10 min). */
+  uint32_t code_ttl_ms;
+  /* Device codes live device_ttl_ms (0: 1800 s). `interval` in the answer
+   * is device_interval_ms in whole seconds, rounded up (0: 5 s). */
+  uint32_t device_ttl_ms;
+  uint32_t device_interval_ms;
+  /* With device_slow_down set, a poll sooner than device_interval_ms after
+   * the previous one answers 400 "slow_down" (Twitch documents only
+   * authorization_pending and invalid device code, so it is off). */
+  int device_slow_down;
+  /* 0: device codes wait for tw_sim_device_approve(). N: after N polls
+   * answered authorization_pending, the next poll is approved for the
+   * consenting user. */
+  uint32_t device_auto_approve;
+  /* The user who consents (see TW_SIM_DEFAULT_CONSENT_LOGIN). Copied. */
+  const char *consent_login;
+  /* Helix rate limit per token: points per minute (0: 800), 1 per request.
+   */
+  uint32_t ratelimit_points;
+  /* A clip created with POST /helix/clips shows in GET /helix/clips this
+   * long after (0: 200 ms; TW_SIM_OFF: at once). */
+  uint32_t clip_delay_ms;
+} tw_sim_api_opts_t;
 
 typedef struct {
   /* IPv4 literal to listen on; NULL: "127.0.0.1". Copied. */
@@ -166,6 +229,12 @@ typedef struct {
    * makes ids reproducible. */
   uint64_t seed;
   tw_sim_chat_opts_t chat;
+  /* The HTTPS API listener (TW_SIM_LISTEN_API): port, and behaviour. It
+   * serves https://HOST:PORT/oauth2/... (id.twitch.tv) and
+   * https://HOST:PORT/helix/... (api.twitch.tv) with cert_dir's
+   * certificate. */
+  uint16_t api_port;
+  tw_sim_api_opts_t api;
 } tw_sim_opts_t;
 
 /* ---- what the simulator reports ----------------------------------------- */
@@ -289,12 +358,36 @@ typedef enum {
   TW_SIM_EV_LOGIN_FAILED,
   TW_SIM_EV_JOIN, /* conn, login, room */
   TW_SIM_EV_PART,
-  TW_SIM_EV_LINE,      /* conn, login, line: every line received */
-  TW_SIM_EV_PRIVMSG,   /* conn, login, room, line (the text), msg_id */
-  TW_SIM_EV_DROPPED,   /* conn, login, room, line (text), reason */
-  TW_SIM_EV_CLOSE,     /* conn */
-  TW_SIM_EV_FLOOD_DONE /* room, count = lines sent */
+  TW_SIM_EV_LINE,       /* conn, login, line: every line received */
+  TW_SIM_EV_PRIVMSG,    /* conn, login, room, line (the text), msg_id */
+  TW_SIM_EV_DROPPED,    /* conn, login, room, line (text), reason */
+  TW_SIM_EV_CLOSE,      /* conn */
+  TW_SIM_EV_FLOOD_DONE, /* room, count = lines sent */
+  TW_SIM_EV_API         /* api: an API request was answered; count = seq */
 } tw_sim_event_kind_t;
+
+/* One request the API listener answered, for read-back
+ * (tw_sim_api_foreach()) and observers. Strings are NUL-terminated and
+ * borrowed for the callback. */
+typedef struct {
+  uint64_t seq; /* increasing from 1 */
+  const char *method;
+  const char *path;  /* "/oauth2/token", "/helix/users"... */
+  const char *query; /* raw, without '?' ("" when none) */
+  /* The request headers as received (names as the client wrote them), at
+   * most TW_SIM_MAX_API_HEADERS. */
+  const char *const *header_names;
+  const char *const *header_values;
+  size_t nheaders;
+  /* Convenience copies of two of them (NULL when absent). */
+  const char *authorization;
+  const char *client_id;
+  const char *body; /* bytes (NUL-terminated for convenience) */
+  size_t body_len;
+  unsigned status; /* what was answered */
+  int forced;      /* the answer came from tw_sim_api_force() */
+  uint64_t at_ms;  /* monotonic */
+} tw_sim_api_req_t;
 
 typedef struct {
   tw_sim_event_kind_t kind;
@@ -306,6 +399,7 @@ typedef struct {
   const char *msg_id; /* TW_SIM_EV_PRIVMSG */
   tw_sim_drop_t reason;
   uint64_t count;
+  const tw_sim_api_req_t *api; /* TW_SIM_EV_API */
 } tw_sim_event_t;
 
 /* Called synchronously when something happens; `ev` and its strings are
@@ -392,9 +486,10 @@ int tw_sim_add_user(tw_sim_t *sim, const tw_sim_user_t *user);
 int tw_sim_add_token(tw_sim_t *sim, const char *token, const char *login,
                      unsigned flags);
 
-/* Forgets a token: later logins with it fail. Connections already logged in
- * with it stay (Twitch does not close them either). Returns 0 or
- * TW_ENOTFOUND. */
+/* Revokes a token: later chat logins with it fail and the API answers 401
+ * for it. Connections already logged in with it stay (Twitch does not
+ * close them either). Returns 0, or TW_ENOTFOUND (unknown, or already
+ * revoked). */
 int tw_sim_revoke_token(tw_sim_t *sim, const char *token);
 
 /* Adds a room or updates an existing one. Returns 0, TW_EINVAL, TW_EFULL or
@@ -532,6 +627,113 @@ size_t tw_sim_conns(const tw_sim_t *sim, uint64_t *ids, size_t max);
 /* Whether the connection is in the room (0 or 1), TW_ENOTFOUND when there
  * is no such connection. */
 int tw_sim_conn_in_room(const tw_sim_t *sim, uint64_t conn, const char *room);
+
+/* ---- OAuth and Helix (the API listener) --------------------------------- */
+
+/* A token with everything the API knows about it. */
+typedef struct {
+  const char *token;     /* required: the access token */
+  const char *login;     /* the user; NULL: an app token */
+  const char *client_id; /* NULL: TW_SIM_DEFAULT_CLIENT_ID */
+  /* Space-separated scopes (NULL or "": none). Chat login needs chat:read,
+   * chat messages chat:edit. */
+  const char *scopes;
+  /* Lifetime from now; 0: never expires. */
+  uint64_t ttl_ms;
+} tw_sim_token_t;
+
+/* Adds or replaces a token (all fields copied; a replaced token is live
+ * again). tw_sim_add_token() is this with scopes "chat:read chat:edit"
+ * (minus what its flags take away), the default client and no expiry.
+ * Returns 0, TW_EINVAL, TW_EFULL or TW_ENOMEM. */
+int tw_sim_add_token_ex(tw_sim_t *sim, const tw_sim_token_t *tok);
+
+/* A token as the simulator sees it now. */
+typedef struct {
+  char login[TW_SIM_MAX_LOGIN + 1]; /* "" for an app token */
+  char user_id[TW_SIM_MAX_ID + 1];
+  char client_id[TW_SIM_MAX_CLIENT_ID + 1];
+  char scopes[TW_SIM_MAX_SCOPE_TEXT]; /* space-separated (cut if longer) */
+  int app;
+  int revoked;
+  int expired;
+  int64_t expires_in_ms; /* -1: never */
+} tw_sim_token_info_t;
+
+/* Describes `token`. Returns 0 or TW_ENOTFOUND. */
+int tw_sim_token_info(const tw_sim_t *sim, const char *token,
+                      tw_sim_token_info_t *out);
+
+/* Makes `token` expired from now on: chat logins fail, /oauth2/validate and
+ * Helix answer 401. Its refresh token still works. Returns 0 or
+ * TW_ENOTFOUND. */
+int tw_sim_expire_token(tw_sim_t *sim, const char *token);
+
+/* An OAuth client (application). */
+typedef struct {
+  const char *client_id; /* required: 1-64 visible ASCII */
+  /* NULL: a public client (device flow; refreshes without a secret). */
+  const char *client_secret;
+  /* Registered redirect URIs (borrowed array of copied strings); none: any
+   * redirect_uri is accepted. At most TW_SIM_MAX_REDIRECTS. */
+  const char *const *redirect_uris;
+  size_t nredirect_uris;
+} tw_sim_client_t;
+
+/* Registers a client, or replaces the one with the same id. Returns 0,
+ * TW_EINVAL, TW_EFULL (TW_SIM_MAX_CLIENTS) or TW_ENOMEM. */
+int tw_sim_add_client(tw_sim_t *sim, const tw_sim_client_t *client);
+
+/* Sets who consents on /oauth2/authorize and approves auto-approved device
+ * codes (created on demand); NULL: consent is denied (authorize redirects
+ * with error=access_denied). Returns 0, TW_EINVAL (bad login) or
+ * TW_ENOMEM. */
+int tw_sim_set_consent(tw_sim_t *sim, const char *login);
+
+/* Approves (or, with `deny`, denies) a pending device code, named by its
+ * user_code or its device_code, for `login` (NULL: the consenting user).
+ * The next poll gets the token (or 400 "access_denied"). Returns 0,
+ * TW_ENOTFOUND (unknown or expired code) or TW_EINVAL. */
+int tw_sim_device_approve(tw_sim_t *sim, const char *code, const char *login,
+                          int deny);
+
+/* Makes the next `count` requests to `path` (exact, e.g. "/helix/clips",
+ * "/oauth2/token") answer `status` (400-599) with Twitch's error body for
+ * that host: {"status","message"} under /oauth2, {"error","status",
+ * "message"} under /helix; 429 adds the Ratelimit headers with
+ * Ratelimit-Remaining 0. `message` NULL: Twitch's usual text for the
+ * status. The requests are recorded, nothing else happens. A new rule for
+ * the same path replaces the old one; count 0 removes it. Returns 0,
+ * TW_EINVAL or TW_EFULL (TW_SIM_MAX_FORCED paths). */
+int tw_sim_api_force(tw_sim_t *sim, const char *path, unsigned status,
+                     unsigned count, const char *message);
+
+/* Removes every forced-response rule. */
+void tw_sim_api_force_clear(tw_sim_t *sim);
+
+/* Calls `cb` for each recorded API request with seq > since, oldest first;
+ * `path` (NULL: all) keeps only requests to that exact path. The callback
+ * returns 0 to continue, non-zero to stop. Returns the number of calls. */
+size_t tw_sim_api_foreach(const tw_sim_t *sim, uint64_t since, const char *path,
+                          int (*cb)(void *ud, const tw_sim_api_req_t *req),
+                          void *ud);
+
+/* The seq of the latest recorded API request (0: none yet). */
+uint64_t tw_sim_api_last_seq(const tw_sim_t *sim);
+
+typedef struct {
+  uint64_t requests;       /* answered, all paths */
+  uint64_t oauth_requests; /* under /oauth2 */
+  uint64_t helix_requests; /* under /helix */
+  uint64_t forced;         /* answered by a tw_sim_api_force() rule */
+  uint64_t rate_limited;   /* 429 from the bucket */
+  uint64_t unauthorized;   /* 401 answers */
+  uint64_t tokens_issued;  /* access tokens from /oauth2/token */
+  uint64_t refreshes;      /* successful refresh_token grants */
+  uint64_t record_evicted; /* read-back entries evicted over the caps */
+} tw_sim_api_counters_t;
+
+void tw_sim_api_counters(const tw_sim_t *sim, tw_sim_api_counters_t *out);
 
 #ifdef __cplusplus
 }

@@ -56,7 +56,8 @@ static void usage(FILE *out) {
           "  --wss-port N           IRC over secure WebSocket port\n"
           "  --ws-port N            plain ws:// port (answers 301 to wss)\n"
           "  --control-port N       HTTP control port\n"
-          "  --no-irc, --no-tls, --no-wss, --no-ws, --no-control\n"
+          "  --api-port N           HTTPS port of /oauth2 and /helix\n"
+          "  --no-irc, --no-tls, --no-wss, --no-ws, --no-control, --no-api\n"
           "                         do not open that listener\n"
           "  --cert-dir DIR         cert.pem and key.pem to serve; generated "
           "with ca.pem\n"
@@ -71,6 +72,27 @@ static void usage(FILE *out) {
           "  --vip ROOM=LOGIN       make LOGIN a VIP of ROOM (repeatable)\n"
           "  --no-auto-rooms        JOIN only rooms created with --room or "
           "the API\n"
+          "  --client ID[=SECRET]   register an OAuth client (no secret: "
+          "public)\n"
+          "  --consent-login LOGIN  who consents on /oauth2/authorize and "
+          "device codes\n"
+          "                         (default: the first --token login, "
+          "else simbot)\n"
+          "  --user-token-ttl-ms N  user access token lifetime (default 4 "
+          "h)\n"
+          "  --app-token-ttl-ms N   app access token lifetime\n"
+          "  --code-ttl-ms N        authorization code lifetime (default 10 "
+          "min)\n"
+          "  --device-ttl-ms N      device code lifetime (default 1800 s)\n"
+          "  --device-interval-ms N device poll interval (default 5000)\n"
+          "  --device-auto-approve N  approve device codes after N pending "
+          "polls\n"
+          "  --device-slow-down     answer slow_down to polls sooner than "
+          "the interval\n"
+          "  --ratelimit N          Helix points per minute per token "
+          "(default 800)\n"
+          "  --clip-delay-ms N      delay before a created clip is listed "
+          "(default 200)\n"
           "  --ping-interval-ms N   server PING period (default 300000)\n"
           "  --pong-timeout-ms N    close without PONG after this (default "
           "10000)\n"
@@ -153,6 +175,8 @@ int tw__cli_sim(int argc, char **argv) {
   pair_t tokens[MAX_CLI_ITEMS], rooms[MAX_CLI_ITEMS], mods[MAX_CLI_ITEMS],
       vips[MAX_CLI_ITEMS];
   size_t ntok = 0, nroom = 0, nmod = 0, nvip = 0;
+  pair_t clients[MAX_CLI_ITEMS];
+  size_t nclient = 0;
 
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -177,6 +201,7 @@ int tw__cli_sim(int argc, char **argv) {
     PORT_OPT("--wss-port", wss_port)
     PORT_OPT("--ws-port", ws_port)
     PORT_OPT("--control-port", control_port)
+    PORT_OPT("--api-port", api_port)
 #undef PORT_OPT
 #define MS_OPT(name, field, max)                                               \
   if (strcmp(a, name) == 0) {                                                  \
@@ -192,6 +217,25 @@ int tw__cli_sim(int argc, char **argv) {
     MS_OPT("--pong-timeout-ms", pong_timeout_ms, UINT32_MAX - 1)
     MS_OPT("--max-conns", max_conns, TW_SIM_MAX_CONNS_LIMIT)
 #undef MS_OPT
+#define API_OPT(name, field, max)                                              \
+  if (strcmp(a, name) == 0) {                                                  \
+    if (parse_u64(v, max, &x) != 0 || x == 0) {                                \
+      fprintf(stderr, "twitchd sim: %s needs a positive number\n", name);      \
+      return 2;                                                                \
+    }                                                                          \
+    o.api.field = x;                                                           \
+    i++;                                                                       \
+    continue;                                                                  \
+  }
+    API_OPT("--user-token-ttl-ms", user_token_ttl_ms, UINT64_MAX / 4)
+    API_OPT("--app-token-ttl-ms", app_token_ttl_ms, UINT64_MAX / 4)
+    API_OPT("--code-ttl-ms", code_ttl_ms, UINT32_MAX - 1)
+    API_OPT("--device-ttl-ms", device_ttl_ms, UINT32_MAX - 1)
+    API_OPT("--device-interval-ms", device_interval_ms, UINT32_MAX - 1)
+    API_OPT("--device-auto-approve", device_auto_approve, UINT32_MAX - 1)
+    API_OPT("--ratelimit", ratelimit_points, 1000000)
+    API_OPT("--clip-delay-ms", clip_delay_ms, UINT32_MAX - 1)
+#undef API_OPT
     if (strcmp(a, "--no-irc") == 0) {
       off |= TW_SIM_LISTEN_IRC;
     } else if (strcmp(a, "--no-tls") == 0) {
@@ -202,6 +246,25 @@ int tw__cli_sim(int argc, char **argv) {
       off |= TW_SIM_LISTEN_WS;
     } else if (strcmp(a, "--no-control") == 0) {
       off |= TW_SIM_LISTEN_CONTROL;
+    } else if (strcmp(a, "--no-api") == 0) {
+      off |= TW_SIM_LISTEN_API;
+    } else if (strcmp(a, "--device-slow-down") == 0) {
+      o.api.device_slow_down = 1;
+    } else if (strcmp(a, "--consent-login") == 0) {
+      if (!v) {
+        fprintf(stderr, "twitchd sim: --consent-login needs a login\n");
+        return 2;
+      }
+      o.api.consent_login = v;
+      i++;
+    } else if (strcmp(a, "--client") == 0) {
+      if (!v || nclient >= MAX_CLI_ITEMS ||
+          split_pair(argv[i + 1], &clients[nclient], 0) != 0) {
+        fprintf(stderr, "twitchd sim: --client needs ID[=SECRET]\n");
+        return 2;
+      }
+      nclient++;
+      i++;
     } else if (strcmp(a, "--no-auto-rooms") == 0) {
       o.chat.no_auto_rooms = 1;
     } else if (strcmp(a, "--ws-line-per-message") == 0) {
@@ -266,6 +329,11 @@ int tw__cli_sim(int argc, char **argv) {
     return 2;
   }
 
+  /* Whoever the first --token is for consents, unless told otherwise: the
+   * bot being tested is usually that user. */
+  if (!o.api.consent_login && ntok > 0)
+    o.api.consent_login = tokens[0].b;
+
   run_t r;
   memset(&r, 0, sizeof(r));
   if (uv_loop_init(&r.loop) != 0) {
@@ -289,6 +357,15 @@ int tw__cli_sim(int argc, char **argv) {
     if (rc)
       fprintf(stderr, "twitchd sim: bad --token for '%s'\n", tokens[i].b);
   }
+  for (size_t i = 0; i < nclient && rc == 0; i++) {
+    if (clients[i].b)
+      tw_log_add_secret(clients[i].b);
+    tw_sim_client_t c = {.client_id = clients[i].a,
+                         .client_secret = clients[i].b};
+    rc = tw_sim_add_client(r.sim, &c);
+    if (rc)
+      fprintf(stderr, "twitchd sim: bad --client '%s'\n", clients[i].a);
+  }
   for (size_t i = 0; i < nroom && rc == 0; i++) {
     tw_sim_room_t room = {.name = rooms[i].a, .room_id = rooms[i].b};
     rc = tw_sim_add_room(r.sim, &room);
@@ -303,7 +380,7 @@ int tw__cli_sim(int argc, char **argv) {
       fprintf(stderr, "twitchd sim: bad --%s %s=%s\n", i < nmod ? "mod" : "vip",
               p->a, p->b);
   }
-  char line[2048];
+  char line[4096];
   if (rc == 0 && (rc = tw_sim_describe(r.sim, line, sizeof(line))) == 0) {
     if (ports_file && write_ports_file(ports_file, line) != 0) {
       fprintf(stderr, "twitchd sim: cannot write %s: %s\n", ports_file,

@@ -265,7 +265,7 @@ static void io_close(void *ud, tw_simchat_conn_t *core, int abrupt) {
 
 static void on_core_event(void *ud, const tw_sim_event_t *ev) {
   tw_sim_t *sim = ud;
-  if (ev->kind == TW_SIM_EV_LINE)
+  if (ev->kind == TW_SIM_EV_LINE || ev->kind == TW_SIM_EV_API)
     tw__sim_http_line(sim);
   if (sim->obs)
     sim->obs(sim->obs_ud, ev);
@@ -463,8 +463,13 @@ static int setup_tls(tw_sim_t *sim, char *detail, size_t cap) {
 static void finish(tw_sim_t *sim) {
   void (*cb)(void *) = sim->close_cb;
   void *ud = sim->close_ud;
+  tw__simapi_free(sim->api);
   tw__simchat_free(sim->core);
   tw_tls_ctx_free(sim->tls);
+  if (sim->api_key)
+    memset(sim->api_key, 0, strlen(sim->api_key));
+  free(sim->api_key);
+  free(sim->api_cert);
   remove_temp_dir(sim);
   free(sim);
   if (cb)
@@ -511,6 +516,9 @@ void tw_sim_close(tw_sim_t *sim, void (*cb)(void *ud), void *ud) {
   close_listener(sim, &sim->l_wss);
   close_listener(sim, &sim->l_ws);
   tw__sim_http_close(sim);
+  tw__sim_api_close(sim);
+  if (sim->api)
+    tw__simapi_set_observer(sim->api, NULL, NULL);
   uv_handle_t *hs[] = {(uv_handle_t *)&sim->tick, (uv_handle_t *)&sim->idle,
                        (uv_handle_t *)&sim->wspoll, (uv_handle_t *)&sim->waitt};
   for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++) {
@@ -585,6 +593,16 @@ int tw_sim_new(uv_loop_t *loop, const tw_sim_opts_t *opts, tw_sim_t **out,
     return rc;
   }
   tw__simchat_set_observer(sim->core, on_core_event, sim);
+  rc = tw__simapi_new(sim->core, &sim->o.api, seed,
+                      (int64_t)tw_wall_ms() - (int64_t)now, &sim->api);
+  if (rc != 0) {
+    tw__simchat_free(sim->core);
+    free(sim);
+    snprintf(detail, detail_cap, "invalid API options (consent_login?)");
+    return rc;
+  }
+  sim->o.api.consent_login = NULL;
+  tw__simapi_set_observer(sim->api, on_core_event, sim);
   uv_timer_init(loop, &sim->tick);
   uv_idle_init(loop, &sim->idle);
   uv_timer_init(loop, &sim->wspoll);
@@ -593,7 +611,8 @@ int tw_sim_new(uv_loop_t *loop, const tw_sim_opts_t *opts, tw_sim_t **out,
   uv_timer_start(&sim->tick, on_tick, TICK_MS, TICK_MS);
   uv_unref((uv_handle_t *)&sim->tick);
 
-  if (sim->o.listeners & (TW_SIM_LISTEN_IRCS | TW_SIM_LISTEN_WSS)) {
+  if (sim->o.listeners &
+      (TW_SIM_LISTEN_IRCS | TW_SIM_LISTEN_WSS | TW_SIM_LISTEN_API)) {
     rc = setup_tls(sim, detail, detail_cap);
     if (rc != 0)
       goto fail;
@@ -612,6 +631,11 @@ int tw_sim_new(uv_loop_t *loop, const tw_sim_opts_t *opts, tw_sim_t **out,
     goto fail;
   if (sim->o.listeners & TW_SIM_LISTEN_CONTROL) {
     rc = tw__sim_http_start(sim, detail, detail_cap);
+    if (rc != 0)
+      goto fail;
+  }
+  if (sim->o.listeners & TW_SIM_LISTEN_API) {
+    rc = tw__sim_api_start(sim, detail, detail_cap);
     if (rc != 0)
       goto fail;
   }
@@ -641,6 +665,8 @@ uint16_t tw_sim_port(const tw_sim_t *sim, unsigned listener) {
     return sim->port_ws;
   case TW_SIM_LISTEN_CONTROL:
     return sim->port_control;
+  case TW_SIM_LISTEN_API:
+    return sim->port_api;
   default:
     return 0;
   }
@@ -673,6 +699,21 @@ int tw_sim_describe(const tw_sim_t *sim, char *out, size_t cap) {
   describe_one(o, "wss", "wss", sim->host, sim->port_wss, "/");
   describe_one(o, "ws", "ws", sim->host, sim->port_ws, "/");
   describe_one(o, "control", "http", sim->host, sim->port_control, "");
+  if (sim->port_api) {
+    char url[128];
+    describe_one(o, "api", "https", sim->host, sim->port_api, "");
+    snprintf(url, sizeof(url), "https://%s:%u/oauth2", sim->host,
+             (unsigned)sim->port_api);
+    json_object_set_new(o, "oauth", json_string(url));
+    snprintf(url, sizeof(url), "https://%s:%u/helix", sim->host,
+             (unsigned)sim->port_api);
+    json_object_set_new(o, "helix", json_string(url));
+    json_object_set_new(o, "client_id", json_string(TW_SIM_DEFAULT_CLIENT_ID));
+    json_object_set_new(o, "client_secret",
+                        json_string(TW_SIM_DEFAULT_CLIENT_SECRET));
+    json_object_set_new(o, "consent_login",
+                        json_string(tw__simapi_consent(sim->api)));
+  }
   if (sim->have_ca)
     json_object_set_new(o, "ca_file", json_string(sim->ca_file));
   if (sim->tls)
@@ -867,6 +908,7 @@ int tw_sim_user_counters(const tw_sim_t *sim, const char *login,
 
 void tw_sim_counters_reset(tw_sim_t *sim) {
   tw__simchat_counters_reset(sim->core);
+  tw__simapi_counters_reset(sim->api);
 }
 
 int tw_sim_conn_info(const tw_sim_t *sim, uint64_t conn,
@@ -880,4 +922,88 @@ size_t tw_sim_conns(const tw_sim_t *sim, uint64_t *ids, size_t max) {
 
 int tw_sim_conn_in_room(const tw_sim_t *sim, uint64_t conn, const char *room) {
   return tw__simchat_conn_in_room(sim->core, conn, room);
+}
+
+/* ---- OAuth and Helix ---------------------------------------------------- */
+
+int tw_sim_add_token_ex(tw_sim_t *sim, const tw_sim_token_t *tok) {
+  return sim ? tw__simapi_add_token(sim->api, tok, tw_now_ms()) : TW_EINVAL;
+}
+
+int tw_sim_token_info(const tw_sim_t *sim, const char *token,
+                      tw_sim_token_info_t *out) {
+  if (!sim || !token || !out)
+    return TW_EINVAL;
+  memset(out, 0, sizeof(*out));
+  uint64_t now = tw_now_ms();
+  tw_simchat_token_view_t v;
+  int rc = tw__simchat_token_get(sim->core, token, now, &v);
+  if (rc != 0)
+    return rc;
+  snprintf(out->login, sizeof(out->login), "%s", v.login ? v.login : "");
+  snprintf(out->user_id, sizeof(out->user_id), "%s",
+           v.user_id ? v.user_id : "");
+  snprintf(out->client_id, sizeof(out->client_id), "%s", v.client_id);
+  size_t o = 0;
+  for (size_t i = 0; i < v.scopes->n; i++) {
+    int n = snprintf(out->scopes + o, sizeof(out->scopes) - o, "%s%s",
+                     i ? " " : "", v.scopes->v[i]);
+    if (n < 0 || (size_t)n >= sizeof(out->scopes) - o)
+      break;
+    o += (size_t)n;
+  }
+  out->app = v.login == NULL;
+  out->revoked = v.revoked;
+  out->expired = v.expired;
+  out->expires_in_ms =
+      v.expires_at == 0
+          ? -1
+          : (v.expires_at > now ? (int64_t)(v.expires_at - now) : 0);
+  return 0;
+}
+
+int tw_sim_expire_token(tw_sim_t *sim, const char *token) {
+  return sim ? tw__simchat_expire_token(sim->core, token, tw_now_ms())
+             : TW_EINVAL;
+}
+
+int tw_sim_add_client(tw_sim_t *sim, const tw_sim_client_t *client) {
+  return sim ? tw__simapi_add_client(sim->api, client) : TW_EINVAL;
+}
+
+int tw_sim_set_consent(tw_sim_t *sim, const char *login) {
+  return sim ? tw__simapi_set_consent(sim->api, login) : TW_EINVAL;
+}
+
+int tw_sim_device_approve(tw_sim_t *sim, const char *code, const char *login,
+                          int deny) {
+  return sim ? tw__simapi_device_approve(sim->api, code, login, deny,
+                                         tw_now_ms())
+             : TW_EINVAL;
+}
+
+int tw_sim_api_force(tw_sim_t *sim, const char *path, unsigned status,
+                     unsigned count, const char *message) {
+  return sim ? tw__simapi_force(sim->api, path, status, count, message)
+             : TW_EINVAL;
+}
+
+void tw_sim_api_force_clear(tw_sim_t *sim) {
+  if (sim)
+    tw__simapi_force_clear(sim->api);
+}
+
+size_t tw_sim_api_foreach(const tw_sim_t *sim, uint64_t since, const char *path,
+                          int (*cb)(void *ud, const tw_sim_api_req_t *req),
+                          void *ud) {
+  return sim && cb ? tw__simapi_foreach(sim->api, since, path, cb, ud) : 0;
+}
+
+uint64_t tw_sim_api_last_seq(const tw_sim_t *sim) {
+  return sim ? tw__simapi_last_seq(sim->api) : 0;
+}
+
+void tw_sim_api_counters(const tw_sim_t *sim, tw_sim_api_counters_t *out) {
+  if (sim && out)
+    tw__simapi_counters(sim->api, out);
 }

@@ -18,6 +18,7 @@
 #include "twitchd/irc.h"
 #include "twitchd/irc_tags.h"
 #include "twitchd/irc_twitch.h"
+#include "twitchd/oauth.h"
 
 #define SERVER "tmi.twitch.tv"
 #define EMOTE_SETS "0,300374282"
@@ -50,9 +51,16 @@ typedef struct {
   tw_sim_user_counters_t cnt;
 } user_t;
 
+/* An access token. Chat tokens added with tw_sim_add_token() get the
+ * scopes their flags imply; OAuth tokens carry what was granted. An app
+ * token (client credentials) has no user and cannot log in to chat. */
 typedef struct {
-  user_t *user;
+  user_t *user; /* NULL: app token */
   unsigned flags;
+  char client_id[TW_SIM_MAX_CLIENT_ID + 1];
+  tw_scopes_t scopes;
+  uint64_t expires_at; /* monotonic ms; 0: never */
+  int revoked;
 } token_t;
 
 /* A user's state in one room. */
@@ -624,38 +632,118 @@ int tw__simchat_add_user(tw_simchat_t *sc, const tw_sim_user_t *in) {
   return 0;
 }
 
-int tw__simchat_add_token(tw_simchat_t *sc, const char *token,
-                          const char *login, unsigned flags) {
-  if (!token || !valid_token(token) || !login)
+static void token_free(token_t *t) {
+  if (t) {
+    tw_scopes_free(&t->scopes);
+    free(t);
+  }
+}
+
+/* Whether the token would be accepted now (known, not revoked, not
+ * expired). */
+static int token_live(const token_t *t, uint64_t now) {
+  return t && !t->revoked && (t->expires_at == 0 || now < t->expires_at);
+}
+
+int tw__simchat_put_token(tw_simchat_t *sc, const char *token,
+                          const tw_simchat_token_spec_t *spec) {
+  if (!token || !valid_token(token) || !spec)
     return TW_EINVAL;
-  user_t *u;
-  int rc = user_need(sc, login, &u);
-  if (rc != 0)
+  const char *cid = spec->client_id ? spec->client_id : "";
+  if (strlen(cid) > TW_SIM_MAX_CLIENT_ID || (!spec->login && !*cid))
+    return TW_EINVAL;
+  user_t *u = NULL;
+  int rc;
+  if (spec->login && (rc = user_need(sc, spec->login, &u)) != 0)
+    return rc;
+  tw_scopes_t sc2 = {0};
+  if (spec->scopes && (rc = tw_scopes_copy(&sc2, spec->scopes)) != 0)
     return rc;
   token_t *t = tw__simmap_get(&sc->tokens, token, strlen(token));
   if (!t) {
-    if (sc->tokens.count >= TW_SIM_MAX_TOKENS)
+    if (sc->tokens.count >= TW_SIM_MAX_TOKENS) {
+      tw_scopes_free(&sc2);
       return TW_EFULL;
+    }
     t = calloc(1, sizeof(*t));
-    if (!t)
-      return TW_ENOMEM;
-    if (tw__simmap_put(&sc->tokens, token, strlen(token), t) != 0) {
+    if (!t || tw__simmap_put(&sc->tokens, token, strlen(token), t) != 0) {
       free(t);
+      tw_scopes_free(&sc2);
       return TW_ENOMEM;
     }
   }
+  tw_scopes_free(&t->scopes);
+  t->scopes = sc2;
   t->user = u;
-  t->flags = flags;
+  t->flags = spec->flags;
+  snprintf(t->client_id, sizeof(t->client_id), "%s", cid);
+  t->expires_at = spec->expires_at;
+  t->revoked = 0;
   return 0;
+}
+
+int tw__simchat_add_token(tw_simchat_t *sc, const char *token,
+                          const char *login, unsigned flags) {
+  if (!login)
+    return TW_EINVAL;
+  /* A chat token: the scopes its flags imply, the default client, no
+   * expiry. */
+  tw_scopes_t s = {0};
+  int rc = 0;
+  if (!(flags & TW_SIM_TOKEN_NO_READ))
+    rc = tw_scopes_add(&s, "chat:read");
+  if (rc == 0 && !(flags & TW_SIM_TOKEN_NO_EDIT))
+    rc = tw_scopes_add(&s, "chat:edit");
+  if (rc == 0) {
+    tw_simchat_token_spec_t spec = {login, TW_SIM_DEFAULT_CLIENT_ID, &s, 0,
+                                    flags};
+    rc = tw__simchat_put_token(sc, token, &spec);
+  }
+  tw_scopes_free(&s);
+  return rc;
 }
 
 int tw__simchat_revoke_token(tw_simchat_t *sc, const char *token) {
   if (!token)
     return TW_ENOTFOUND;
-  token_t *t = tw__simmap_del(&sc->tokens, token, strlen(token));
+  /* Kept, marked: the API answers "invalid" for it like for an unknown
+   * one, and the read-back can still tell what it was. */
+  token_t *t = tw__simmap_get(&sc->tokens, token, strlen(token));
+  if (!t || t->revoked)
+    return TW_ENOTFOUND;
+  t->revoked = 1;
+  return 0;
+}
+
+int tw__simchat_expire_token(tw_simchat_t *sc, const char *token,
+                             uint64_t now_ms) {
+  if (!token)
+    return TW_ENOTFOUND;
+  token_t *t = tw__simmap_get(&sc->tokens, token, strlen(token));
   if (!t)
     return TW_ENOTFOUND;
-  free(t);
+  now_ms = clamp_now(sc, now_ms);
+  t->expires_at = now_ms ? now_ms : 1;
+  return 0;
+}
+
+int tw__simchat_token_get(const tw_simchat_t *sc, const char *token,
+                          uint64_t now_ms, tw_simchat_token_view_t *out) {
+  memset(out, 0, sizeof(*out));
+  if (!token)
+    return TW_ENOTFOUND;
+  const token_t *t = tw__simmap_get(&sc->tokens, token, strlen(token));
+  if (!t)
+    return TW_ENOTFOUND;
+  out->login = t->user ? t->user->login : NULL;
+  out->user_id = t->user ? t->user->id : NULL;
+  out->client_id = t->client_id;
+  out->scopes = &t->scopes;
+  out->expires_at = t->expires_at;
+  out->revoked = t->revoked;
+  out->expired = t->expires_at != 0 && now_ms >= t->expires_at;
+  out->live = token_live(t, now_ms);
+  out->flags = t->flags;
   return 0;
 }
 
@@ -879,6 +967,125 @@ static void room_free(room_t *r) {
   }
   free(r->conns);
   free(r);
+}
+
+/* ---- lookups for the API side ------------------------------------------- */
+
+static void user_view(const user_t *u, tw_simchat_user_view_t *out) {
+  out->login = u->login;
+  out->id = u->id;
+  out->display = u->display;
+}
+
+typedef struct {
+  const char *id;
+  const user_t *found;
+} id_find_t;
+
+static void id_find_cb(void *ud, const char *key, void *value) {
+  (void)key;
+  id_find_t *f = ud;
+  const user_t *u = value;
+  if (!f->found && strcmp(u->id, f->id) == 0)
+    f->found = u;
+}
+
+int tw__simchat_user_find(const tw_simchat_t *sc, const char *login,
+                          const char *id, tw_simchat_user_view_t *out) {
+  memset(out, 0, sizeof(*out));
+  const user_t *u = NULL;
+  if (login) {
+    u = user_get(sc, login);
+  } else if (id) {
+    /* A walk: ids are looked up once per API request, and the user table
+     * is bounded (TW_SIM_MAX_USERS). */
+    id_find_t f = {id, NULL};
+    tw__simmap_each(&sc->users, id_find_cb, &f);
+    u = f.found;
+  }
+  if (!u)
+    return TW_ENOTFOUND;
+  user_view(u, out);
+  return 0;
+}
+
+int tw__simchat_user_ensure(tw_simchat_t *sc, const char *login,
+                            tw_simchat_user_view_t *out) {
+  user_t *u;
+  int rc = user_need(sc, login, &u);
+  if (rc == 0 && out)
+    user_view(u, out);
+  return rc;
+}
+
+tw_sim_role_t tw__simchat_role(const tw_simchat_t *sc, const char *room,
+                               const char *login) {
+  if (!room || !login)
+    return TW_SIM_ROLE_NONE;
+  if (strcmp(room, login) == 0)
+    return TW_SIM_ROLE_BROADCASTER;
+  room_t *r = room_get(sc, room, strlen(room));
+  return r ? role_of(r, login) : TW_SIM_ROLE_NONE;
+}
+
+int tw__simchat_room_ensure(tw_simchat_t *sc, const char *room) {
+  const char *name;
+  size_t n;
+  if (room_arg(room, &name, &n) != 0)
+    return TW_EINVAL;
+  room_t *r = room_get(sc, name, n);
+  return r ? 0 : room_create(sc, name, n, &r);
+}
+
+int tw__simchat_hist_take(tw_simchat_t *sc, const char *room,
+                          const char *msg_id, char *login, size_t login_cap,
+                          char **body) {
+  *body = NULL;
+  if (login_cap)
+    login[0] = '\0';
+  room_t *r = room ? room_get(sc, room, strlen(room)) : NULL;
+  if (!r || !r->hist || !msg_id)
+    return TW_ENOTFOUND;
+  size_t n = strlen(msg_id);
+  for (size_t i = 0; i < r->hist_n; i++) {
+    size_t slot = (r->hist_head + i) % TW_SIM_ROOM_HISTORY;
+    hist_t *h = r->hist[slot];
+    if (strlen(h->id) != n || memcmp(h->id, msg_id, n) != 0)
+      continue;
+    /* Close the gap: later messages move one slot towards the head. */
+    for (size_t j = i; j + 1 < r->hist_n; j++)
+      r->hist[(r->hist_head + j) % TW_SIM_ROOM_HISTORY] =
+          r->hist[(r->hist_head + j + 1) % TW_SIM_ROOM_HISTORY];
+    r->hist_n--;
+    snprintf(login, login_cap, "%s", h->login);
+    *body = h->body;
+    h->body = NULL;
+    hist_free(h);
+    return 0;
+  }
+  return TW_ENOTFOUND;
+}
+
+int tw__simchat_hist_has(const tw_simchat_t *sc, const char *room,
+                         const char *msg_id) {
+  room_t *r = room ? room_get(sc, room, strlen(room)) : NULL;
+  return r && msg_id && hist_find(r, msg_id, strlen(msg_id)) != NULL;
+}
+
+void tw__simchat_hist_clear(tw_simchat_t *sc, const char *room,
+                            const char *login) {
+  room_t *r = room ? room_get(sc, room, strlen(room)) : NULL;
+  if (!r || !r->hist)
+    return;
+  size_t keep = 0;
+  for (size_t i = 0; i < r->hist_n; i++) {
+    hist_t *h = r->hist[(r->hist_head + i) % TW_SIM_ROOM_HISTORY];
+    if (!login || strcmp(h->login, login) == 0)
+      hist_free(h);
+    else
+      r->hist[(r->hist_head + keep++) % TW_SIM_ROOM_HISTORY] = h;
+  }
+  r->hist_n = keep;
 }
 
 /* ---- emotes ------------------------------------------------------------- */
@@ -1277,13 +1484,18 @@ static void handle_nick(tw_simchat_conn_t *c, tw_irc_str_t nick) {
   const char *tok = pass + 6;
   token_t *t = tw__simmap_get(&sc->tokens, tok, strlen(tok));
   free(pass);
-  if (!t || (t->flags & TW_SIM_TOKEN_NO_READ) ||
+  /* An expired or revoked token, an app token, or one without chat:read
+   * fails as an unknown one does on Twitch. */
+  if (!token_live(t, sc->now) || !t->user ||
+      !tw_scopes_has(&t->scopes, "chat:read") ||
       strcmp(t->user->login, lower) != 0) {
     login_fail(c, "Login authentication failed", t ? t->user : NULL);
     return;
   }
   c->user = t->user;
   c->token_flags = t->flags;
+  if (!tw_scopes_has(&t->scopes, "chat:edit"))
+    c->token_flags |= TW_SIM_TOKEN_NO_EDIT;
   snprintf(c->nick, sizeof(c->nick), "%s", t->user->login);
   c->registered = 1;
   sc->cnt.logins++;
@@ -2467,10 +2679,10 @@ static void free_user_cb(void *ud, const char *key, void *value) {
   free(u);
 }
 
-static void free_ptr_cb(void *ud, const char *key, void *value) {
+static void free_token_cb(void *ud, const char *key, void *value) {
   (void)ud;
   (void)key;
-  free(value);
+  token_free(value);
 }
 
 static void free_room_cb(void *ud, const char *key, void *value) {
@@ -2487,7 +2699,7 @@ void tw__simchat_free(tw_simchat_t *sc) {
   flood_clear(&sc->flood);
   tw__simmap_each(&sc->rooms, free_room_cb, NULL);
   tw__simmap_free(&sc->rooms);
-  tw__simmap_each(&sc->tokens, free_ptr_cb, NULL);
+  tw__simmap_each(&sc->tokens, free_token_cb, NULL);
   tw__simmap_free(&sc->tokens);
   tw__simmap_each(&sc->users, free_user_cb, NULL);
   tw__simmap_free(&sc->users);

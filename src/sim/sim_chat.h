@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "twitchd/oauth.h"
 #include "twitchd/sim.h"
 
 typedef struct tw_simchat tw_simchat_t;
@@ -152,6 +153,75 @@ void tw__simchat_users_each(const tw_simchat_t *sc,
                             void (*fn)(void *ud, const char *login,
                                        const tw_sim_user_counters_t *c),
                             void *ud);
+
+/* ---- tokens and lookups for the API side (sim_api.c) ---- */
+
+/* What a token is: `login` NULL for an app token (then client_id is
+ * required); `scopes` copied (NULL: none); expires_at monotonic ms (0:
+ * never); flags TW_SIM_TOKEN_*. */
+typedef struct {
+  const char *login;
+  const char *client_id;
+  const tw_scopes_t *scopes;
+  uint64_t expires_at;
+  unsigned flags;
+} tw_simchat_token_spec_t;
+
+/* Adds or replaces a token (a replaced one is no longer revoked). Creates
+ * the user when unknown. Returns 0, TW_EINVAL, TW_EFULL or TW_ENOMEM. */
+int tw__simchat_put_token(tw_simchat_t *sc, const char *token,
+                          const tw_simchat_token_spec_t *spec);
+
+/* A token as the core knows it; pointers borrowed until the core next
+ * changes. */
+typedef struct {
+  const char *login;   /* NULL: app token */
+  const char *user_id; /* NULL: app token */
+  const char *client_id;
+  const tw_scopes_t *scopes;
+  uint64_t expires_at;
+  int revoked, expired;
+  int live; /* neither: the token is accepted */
+  unsigned flags;
+} tw_simchat_token_view_t;
+
+/* Returns 0 with *out filled, or TW_ENOTFOUND. */
+int tw__simchat_token_get(const tw_simchat_t *sc, const char *token,
+                          uint64_t now_ms, tw_simchat_token_view_t *out);
+
+/* Makes the token expired from now on. Returns 0 or TW_ENOTFOUND. */
+int tw__simchat_expire_token(tw_simchat_t *sc, const char *token,
+                             uint64_t now_ms);
+
+typedef struct {
+  const char *login, *id, *display;
+} tw_simchat_user_view_t;
+
+/* A user by login, or (login NULL) by id. Returns 0 or TW_ENOTFOUND. */
+int tw__simchat_user_find(const tw_simchat_t *sc, const char *login,
+                          const char *id, tw_simchat_user_view_t *out);
+/* A user by login, created with defaults when unknown (out may be NULL).
+ * Returns 0, TW_EINVAL (bad login), TW_EFULL or TW_ENOMEM. */
+int tw__simchat_user_ensure(tw_simchat_t *sc, const char *login,
+                            tw_simchat_user_view_t *out);
+/* `login`'s role in `room` (the broadcaster is the room's namesake). */
+tw_sim_role_t tw__simchat_role(const tw_simchat_t *sc, const char *room,
+                               const char *login);
+/* Creates the room when it does not exist. Returns 0, TW_EINVAL, TW_EFULL
+ * or TW_ENOMEM. */
+int tw__simchat_room_ensure(tw_simchat_t *sc, const char *room);
+/* Removes message `msg_id` from the room's history, giving its sender's
+ * login and its text (*body, malloc'ed, the caller frees). Returns 0 or
+ * TW_ENOTFOUND. */
+int tw__simchat_hist_take(tw_simchat_t *sc, const char *room,
+                          const char *msg_id, char *login, size_t login_cap,
+                          char **body);
+/* Whether the room's history holds `msg_id`. */
+int tw__simchat_hist_has(const tw_simchat_t *sc, const char *room,
+                         const char *msg_id);
+/* Forgets the room's messages: all of them, or only `login`'s. */
+void tw__simchat_hist_clear(tw_simchat_t *sc, const char *room,
+                            const char *login);
 
 /* ---- helpers shared with the glue and tests ---- */
 

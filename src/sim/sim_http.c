@@ -543,6 +543,34 @@ static void waiter_unlink(req_t *r) {
 
 static void on_wait_timer(uv_timer_t *t);
 
+/* Suspends the request until something arrives (a chat line or an API
+ * request) or its deadline passes; the handler then runs again and looks
+ * again. Returns 1 when suspended, 0 when the caller answers now. */
+static int suspend_wait(tw_sim_t *sim, struct MHD_Connection *conn, req_t *r,
+                        uint64_t wait_ms) {
+  uint64_t now = tw_now_ms();
+  if (wait_ms == 0)
+    return 0;
+  if (wait_ms > TW_SIM_MAX_WAIT_MS)
+    wait_ms = TW_SIM_MAX_WAIT_MS;
+  if (r->deadline == 0)
+    r->deadline = now + wait_ms;
+  if (now >= r->deadline || sim->nwaiters >= TW_SIM_MAX_WAITERS ||
+      tw_uvmhd_suspend(sim->mhd, conn) != 0)
+    return 0;
+  r->conn = conn;
+  r->prev = NULL;
+  r->next = sim->waiters;
+  if (sim->waiters)
+    sim->waiters->prev = r;
+  sim->waiters = r;
+  r->listed = 1;
+  sim->nwaiters++;
+  if (!uv_is_active((uv_handle_t *)&sim->waitt))
+    uv_timer_start(&sim->waitt, on_wait_timer, WAIT_POLL_MS, WAIT_POLL_MS);
+  return 1;
+}
+
 static enum MHD_Result do_sent(tw_sim_t *sim, struct MHD_Connection *conn,
                                req_t *r) {
   uint64_t cid, since, wait_ms, limit;
@@ -565,25 +593,9 @@ static enum MHD_Result do_sent(tw_sim_t *sim, struct MHD_Connection *conn,
     contains = NULL;
   sent_ctx_t x = {json_array(), contains, limit, 0, since};
   tw_sim_sent_foreach(sim, cid, login, since, sent_cb, &x);
-  uint64_t now = tw_now_ms();
-  if (x.n == 0 && wait_ms > 0) {
-    if (r->deadline == 0)
-      r->deadline = now + wait_ms;
-    if (now < r->deadline && sim->nwaiters < TW_SIM_MAX_WAITERS &&
-        tw_uvmhd_suspend(sim->mhd, conn) == 0) {
-      json_decref(x.arr);
-      r->conn = conn;
-      r->prev = NULL;
-      r->next = sim->waiters;
-      if (sim->waiters)
-        sim->waiters->prev = r;
-      sim->waiters = r;
-      r->listed = 1;
-      sim->nwaiters++;
-      if (!uv_is_active((uv_handle_t *)&sim->waitt))
-        uv_timer_start(&sim->waitt, on_wait_timer, WAIT_POLL_MS, WAIT_POLL_MS);
-      return MHD_YES;
-    }
+  if (x.n == 0 && suspend_wait(sim, conn, r, wait_ms)) {
+    json_decref(x.arr);
+    return MHD_YES;
   }
   json_t *o = json_object();
   json_object_set_new(o, "lines", x.arr);
@@ -617,6 +629,213 @@ void tw__sim_http_line(tw_sim_t *sim) {
     resume(sim->waiters);
 }
 
+/* ---- the API side: OAuth and Helix control ------------------------------ */
+
+static enum MHD_Result do_api_clients(tw_sim_t *sim,
+                                      struct MHD_Connection *conn, json_t *b) {
+  int bad = 0;
+  tw_sim_client_t c = {0};
+  c.client_id = jstr(b, "client_id", &bad);
+  c.client_secret = jstr(b, "client_secret", &bad);
+  json_t *uris = strings_array(b, "redirect_uris", &bad);
+  if (bad || !c.client_id)
+    return reply_err(conn, TW_EINVAL, "client_id (string) is required");
+  const char *arr[TW_SIM_MAX_REDIRECTS];
+  if (uris) {
+    if (json_array_size(uris) > TW_SIM_MAX_REDIRECTS)
+      return reply_err(conn, TW_EINVAL, "too many redirect_uris");
+    for (size_t i = 0; i < json_array_size(uris); i++)
+      arr[i] = json_string_value(json_array_get(uris, i));
+    c.redirect_uris = arr;
+    c.nredirect_uris = json_array_size(uris);
+  }
+  int rc = tw_sim_add_client(sim, &c);
+  return rc ? reply_err(conn, rc, NULL) : reply_ok(conn);
+}
+
+static enum MHD_Result do_api_tokens(tw_sim_t *sim, struct MHD_Connection *conn,
+                                     json_t *b) {
+  int bad = 0;
+  tw_sim_token_t t = {0};
+  t.token = jstr(b, "token", &bad);
+  t.login = jstr(b, "login", &bad);
+  t.client_id = jstr(b, "client_id", &bad);
+  t.scopes = jstr(b, "scopes", &bad);
+  t.ttl_ms = juint(b, "ttl_ms", 0, &bad);
+  if (bad || !t.token)
+    return reply_err(conn, TW_EINVAL, "token (string) is required");
+  int rc = tw_sim_add_token_ex(sim, &t);
+  return rc ? reply_err(conn, rc, NULL) : reply_ok(conn);
+}
+
+static enum MHD_Result do_api_token_op(tw_sim_t *sim,
+                                       struct MHD_Connection *conn, json_t *b,
+                                       int expire) {
+  int bad = 0;
+  const char *token = jstr(b, "token", &bad);
+  if (bad || !token)
+    return reply_err(conn, TW_EINVAL, "token is required");
+  int rc = expire ? tw_sim_expire_token(sim, token)
+                  : tw_sim_revoke_token(sim, token);
+  return rc ? reply_err(conn, rc, "unknown token") : reply_ok(conn);
+}
+
+static enum MHD_Result do_api_token_info(tw_sim_t *sim,
+                                         struct MHD_Connection *conn) {
+  const char *token =
+      MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "token");
+  tw_sim_token_info_t ti;
+  int rc = token ? tw_sim_token_info(sim, token, &ti) : TW_EINVAL;
+  if (rc != 0)
+    return reply_err(conn, rc,
+                     rc == TW_EINVAL ? "token is required" : "unknown token");
+  json_t *o = json_object();
+  json_object_set_new(o, "login", ti.app ? json_null() : json_string(ti.login));
+  json_object_set_new(o, "user_id",
+                      ti.app ? json_null() : json_string(ti.user_id));
+  json_object_set_new(o, "client_id", json_string(ti.client_id));
+  json_object_set_new(o, "scopes", json_string(ti.scopes));
+  json_object_set_new(o, "app", json_boolean(ti.app));
+  json_object_set_new(o, "revoked", json_boolean(ti.revoked));
+  json_object_set_new(o, "expired", json_boolean(ti.expired));
+  json_object_set_new(o, "expires_in_ms", json_integer(ti.expires_in_ms));
+  return reply_json(conn, 200, o);
+}
+
+static enum MHD_Result do_api_consent(tw_sim_t *sim,
+                                      struct MHD_Connection *conn, json_t *b) {
+  int bad = 0;
+  const char *login = jstr(b, "login", &bad);
+  if (bad)
+    return reply_err(conn, TW_EINVAL, "login must be a string or null");
+  int rc = tw_sim_set_consent(sim, login);
+  return rc ? reply_err(conn, rc, NULL) : reply_ok(conn);
+}
+
+static enum MHD_Result do_api_device(tw_sim_t *sim, struct MHD_Connection *conn,
+                                     json_t *b) {
+  int bad = 0;
+  const char *code = jstr(b, "code", &bad);
+  const char *login = jstr(b, "login", &bad);
+  int deny = jbool(b, "deny", 0, &bad);
+  if (bad || !code)
+    return reply_err(conn, TW_EINVAL,
+                     "code (a user_code or device_code) is required");
+  int rc = tw_sim_device_approve(sim, code, login, deny);
+  return rc ? reply_err(conn, rc,
+                        rc == TW_ENOTFOUND ? "unknown or expired code" : NULL)
+            : reply_ok(conn);
+}
+
+static enum MHD_Result do_api_force(tw_sim_t *sim, struct MHD_Connection *conn,
+                                    json_t *b) {
+  int bad = 0;
+  const char *path = jstr(b, "path", &bad);
+  uint64_t status = juint(b, "status", 0, &bad);
+  uint64_t count = juint(b, "count", 1, &bad);
+  const char *message = jstr(b, "message", &bad);
+  if (bad || !path || count > UINT32_MAX)
+    return reply_err(conn, TW_EINVAL, "path and status (400-599) required");
+  int rc =
+      tw_sim_api_force(sim, path, (unsigned)status, (unsigned)count, message);
+  return rc ? reply_err(conn, rc, NULL) : reply_ok(conn);
+}
+
+typedef struct {
+  json_t *arr;
+  uint64_t limit, n;
+} apireq_ctx_t;
+
+/* Bytes to a JSON string; bytes that are not UTF-8 become '?'. */
+static json_t *jbytes(const char *s, size_t n) {
+  json_t *v = json_stringn(s, n);
+  if (v)
+    return v;
+  char *copy = malloc(n + 1);
+  if (!copy)
+    return json_string("");
+  for (size_t i = 0; i < n; i++)
+    copy[i] = (unsigned char)s[i] < 0x80 && s[i] ? s[i] : '?';
+  v = json_stringn(copy, n);
+  free(copy);
+  return v ? v : json_string("");
+}
+
+static int apireq_cb(void *ud, const tw_sim_api_req_t *q) {
+  apireq_ctx_t *x = ud;
+  json_t *o = json_object();
+  json_object_set_new(o, "seq", json_integer((json_int_t)q->seq));
+  json_object_set_new(o, "method", jbytes(q->method, strlen(q->method)));
+  json_object_set_new(o, "path", jbytes(q->path, strlen(q->path)));
+  json_object_set_new(o, "query", jbytes(q->query, strlen(q->query)));
+  json_t *h = json_array();
+  for (size_t i = 0; i < q->nheaders; i++) {
+    json_t *pair = json_array();
+    json_array_append_new(
+        pair, jbytes(q->header_names[i], strlen(q->header_names[i])));
+    json_array_append_new(
+        pair, jbytes(q->header_values[i], strlen(q->header_values[i])));
+    json_array_append_new(h, pair);
+  }
+  json_object_set_new(o, "headers", h);
+  json_object_set_new(o, "authorization",
+                      q->authorization
+                          ? jbytes(q->authorization, strlen(q->authorization))
+                          : json_null());
+  json_object_set_new(o, "client_id",
+                      q->client_id ? jbytes(q->client_id, strlen(q->client_id))
+                                   : json_null());
+  json_object_set_new(o, "body", jbytes(q->body, q->body_len));
+  json_object_set_new(o, "status", json_integer(q->status));
+  json_object_set_new(o, "forced", json_boolean(q->forced));
+  json_object_set_new(o, "at_ms", json_integer((json_int_t)q->at_ms));
+  json_array_append_new(x->arr, o);
+  return ++x->n >= x->limit;
+}
+
+static enum MHD_Result do_api_requests(tw_sim_t *sim,
+                                       struct MHD_Connection *conn, req_t *r) {
+  uint64_t since, wait_ms, limit;
+  if (query_uint(conn, "since", 0, &since) ||
+      query_uint(conn, "wait_ms", 0, &wait_ms) ||
+      query_uint(conn, "limit", 1000, &limit))
+    return reply_err(conn, TW_EINVAL, "bad number in the query");
+  if (limit == 0 || limit > TW_SIM_MAX_SENT_PAGE)
+    limit = TW_SIM_MAX_SENT_PAGE;
+  const char *path =
+      MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "path");
+  if (path && !*path)
+    path = NULL;
+  apireq_ctx_t x = {json_array(), limit, 0};
+  tw_sim_api_foreach(sim, since, path, apireq_cb, &x);
+  if (x.n == 0 && suspend_wait(sim, conn, r, wait_ms)) {
+    json_decref(x.arr);
+    return MHD_YES;
+  }
+  json_t *o = json_object();
+  json_object_set_new(o, "requests", x.arr);
+  json_object_set_new(o, "last_seq",
+                      json_integer((json_int_t)tw_sim_api_last_seq(sim)));
+  return reply_json(conn, 200, o);
+}
+
+static enum MHD_Result do_api_counters(tw_sim_t *sim,
+                                       struct MHD_Connection *conn) {
+  tw_sim_api_counters_t k;
+  tw_sim_api_counters(sim, &k);
+  json_t *o = json_object();
+  CNT(o, &k, requests);
+  CNT(o, &k, oauth_requests);
+  CNT(o, &k, helix_requests);
+  CNT(o, &k, forced);
+  CNT(o, &k, rate_limited);
+  CNT(o, &k, unauthorized);
+  CNT(o, &k, tokens_issued);
+  CNT(o, &k, refreshes);
+  CNT(o, &k, record_evicted);
+  return reply_json(conn, 200, o);
+}
+
 /* ---- dispatch ----------------------------------------------------------- */
 
 static enum MHD_Result route(tw_sim_t *sim, struct MHD_Connection *conn,
@@ -626,7 +845,7 @@ static enum MHD_Result route(tw_sim_t *sim, struct MHD_Connection *conn,
   if (get && strcmp(url, "/health") == 0)
     return reply_ok(conn);
   if (get && strcmp(url, "/info") == 0) {
-    char buf[2048];
+    char buf[4096];
     if (tw_sim_describe(sim, buf, sizeof(buf)) != 0)
       return reply_err(conn, TW_ETOOBIG, NULL);
     json_t *o = json_loads(buf, 0, NULL);
@@ -640,6 +859,12 @@ static enum MHD_Result route(tw_sim_t *sim, struct MHD_Connection *conn,
     return do_counters(sim, conn);
   if (get && strcmp(url, "/chat/flood") == 0)
     return reply_json(conn, 200, flood_json(sim));
+  if (get && strcmp(url, "/api/requests") == 0)
+    return do_api_requests(sim, conn, r);
+  if (get && strcmp(url, "/api/counters") == 0)
+    return do_api_counters(sim, conn);
+  if (get && strcmp(url, "/api/tokens") == 0)
+    return do_api_token_info(sim, conn);
   if (!post)
     return reply_err(conn, TW_ENOTFOUND, "no such endpoint or method");
 
@@ -681,6 +906,23 @@ static enum MHD_Result route(tw_sim_t *sim, struct MHD_Connection *conn,
     rc = do_flood(sim, conn, b);
   else if (strcmp(url, "/chat/flood/cancel") == 0) {
     tw_sim_flood_cancel(sim);
+    rc = reply_ok(conn);
+  } else if (strcmp(url, "/api/clients") == 0) {
+    rc = do_api_clients(sim, conn, b);
+  } else if (strcmp(url, "/api/tokens") == 0) {
+    rc = do_api_tokens(sim, conn, b);
+  } else if (strcmp(url, "/api/tokens/expire") == 0) {
+    rc = do_api_token_op(sim, conn, b, 1);
+  } else if (strcmp(url, "/api/tokens/revoke") == 0) {
+    rc = do_api_token_op(sim, conn, b, 0);
+  } else if (strcmp(url, "/api/consent") == 0) {
+    rc = do_api_consent(sim, conn, b);
+  } else if (strcmp(url, "/api/device/approve") == 0) {
+    rc = do_api_device(sim, conn, b);
+  } else if (strcmp(url, "/api/force") == 0) {
+    rc = do_api_force(sim, conn, b);
+  } else if (strcmp(url, "/api/force/clear") == 0) {
+    tw_sim_api_force_clear(sim);
     rc = reply_ok(conn);
   } else if (strcmp(url, "/chat/counters/reset") == 0) {
     tw_sim_counters_reset(sim);

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "sim/sim_api.h"
 #include "sim/sim_chat.h"
 #include "twitchd/sim.h"
 #include "twitchd/stream.h"
@@ -35,10 +36,14 @@ struct tw_sim {
   tw_listener_t *l_irc, *l_ircs, *l_wss, *l_ws;
   uint16_t port_irc, port_ircs, port_wss, port_ws, port_control;
   tw_uvmhd_t *mhd;
-  uv_timer_t tick;   /* keepalive, delayed closes, flood retries */
-  uv_idle_t idle;    /* flushes connections that have output */
-  uv_timer_t wspoll; /* WebSocket connections waiting for send room */
-  uv_timer_t waitt;  /* deadlines of long polls */
+  tw_simapi_t *api;    /* OAuth and Helix, sans-IO */
+  tw_uvmhd_t *api_mhd; /* the HTTPS API listener */
+  uint16_t port_api;
+  char *api_cert, *api_key; /* PEM text handed to MHD */
+  uv_timer_t tick;          /* keepalive, delayed closes, flood retries */
+  uv_idle_t idle;           /* flushes connections that have output */
+  uv_timer_t wspoll;        /* WebSocket connections waiting for send room */
+  uv_timer_t waitt;         /* deadlines of long polls */
   char cert_dir[TW_SIM_MAX_PATH];
   char ca_file[TW_SIM_MAX_PATH + 16]; /* cert_dir + "/ca.pem" */
   int have_ca;
@@ -61,7 +66,10 @@ struct tw_sim {
 int tw__sim_http_start(tw_sim_t *sim, char *detail, size_t detail_cap);
 /* Closes it; the simulator's handles_open was counted for it. */
 void tw__sim_http_close(tw_sim_t *sim);
-/* A line arrived: wakes the long polls. */
+/* The API listener (sim_api_http.c): started after the TLS setup. */
+int tw__sim_api_start(tw_sim_t *sim, char *detail, size_t detail_cap);
+void tw__sim_api_close(tw_sim_t *sim);
+/* A line or an API request arrived: wakes the long polls. */
 void tw__sim_http_line(tw_sim_t *sim);
 /* Reads a file of lines (plain or gzip) for a flood. On success *out is a
  * malloc'd buffer the caller frees. */

@@ -31,13 +31,21 @@ set +e
 [ $? -eq 2 ] || fail "bad port not refused with 2"
 "$TW_BIN" sim --token nologin >/dev/null 2>&1
 [ $? -eq 2 ] || fail "--token without =LOGIN not refused"
+"$TW_BIN" sim --api-port 70000 >/dev/null 2>&1
+[ $? -eq 2 ] || fail "bad --api-port not refused with 2"
+"$TW_BIN" sim --client >/dev/null 2>&1
+[ $? -eq 2 ] || fail "--client without a value not refused"
+"$TW_BIN" sim --device-interval-ms x >/dev/null 2>&1
+[ $? -eq 2 ] || fail "bad --device-interval-ms not refused"
 set -e
 "$TW_BIN" sim --help | grep -q -- '--ports-file' || fail "--help"
+"$TW_BIN" sim --help | grep -q -- '--api-port' || fail "--help lacks --api-port"
 
 # The simulator prints its JSON line once every listener is open: reading
 # it from a FIFO waits for exactly that.
 mkfifo "$work/fifo"
 "$TW_BIN" sim --token simtoken123=bot --room chan=4242 --mod chan=bot \
+  --client cliapp=clisecret99 --device-interval-ms 100 \
   --ports-file "$work/ports.json" >"$work/fifo" 2>"$work/err" &
 pid=$!
 exec 3<"$work/fifo"
@@ -52,6 +60,33 @@ ircs_port=$(get ircs_port)
 ca=$(get ca_file)
 [ -f "$ca" ] || fail "ca_file $ca missing"
 certdir=$(get cert_dir)
+
+# The API listener: its fields in the JSON line, and a real HTTPS exchange.
+api_port=$(get api_port)
+oauth=$(get oauth)
+helix=$(get helix)
+[ "$oauth" = "https://127.0.0.1:$api_port/oauth2" ] || fail "oauth field: $oauth"
+[ "$helix" = "https://127.0.0.1:$api_port/helix" ] || fail "helix field: $helix"
+[ "$(get client_id)" = twitchd-sim-client ] || fail "client_id field"
+[ "$(get client_secret)" = twitchd-sim-secret ] || fail "client_secret field"
+[ "$(get consent_login)" = bot ] || fail "consent_login is not the first --token login"
+tok=$(curl -fsS --cacert "$ca" --resolve "localhost:$api_port:127.0.0.1" \
+  -d client_id=cliapp -d client_secret=clisecret99 -d grant_type=client_credentials \
+  "https://localhost:$api_port/oauth2/token")
+echo "$tok" | grep -q '"token_type":"bearer"' || fail "client credentials: $tok"
+code=$(curl -s -o "$work/bad" -w '%{http_code}' --cacert "$ca" \
+  --resolve "localhost:$api_port:127.0.0.1" \
+  -d client_id=cliapp -d client_secret=wrong -d grant_type=client_credentials \
+  "https://localhost:$api_port/oauth2/token")
+[ "$code" = 403 ] || fail "wrong secret gave $code"
+grep -q '"message":"invalid client secret"' "$work/bad" || fail "403 body: $(cat "$work/bad")"
+reqs=$(curl -fsS "$control/api/requests?path=/oauth2/token")
+echo "$reqs" | python3 -c '
+import json, sys
+r = json.load(sys.stdin)["requests"]
+assert [q["status"] for q in r] == [200, 403], r
+assert "client_secret=clisecret99" in r[0]["body"], r
+' || fail "API read-back: $reqs"
 
 # A TLS client, verifying the simulator as "localhost" with ca.pem. It logs
 # in, joins, waits for a message said through the control interface, then
@@ -134,4 +169,5 @@ pid=
 [ ! -e "$certdir" ] || fail "temporary certificate directory left behind"
 [ ! -e "$work/ports.json" ] || fail "ports file left behind"
 grep -q 'simtoken123' "$work/err" && fail "a token reached the log"
+grep -q 'clisecret99' "$work/err" && fail "a client secret reached the log"
 echo "ok"

@@ -1,0 +1,95 @@
+/* Shared by the OAuth side (sim_api.c) and the Helix side (sim_helix.c) of
+ * the simulator's API: the state and the helpers both use. */
+#ifndef TW_SIM_API_INT_H
+#define TW_SIM_API_INT_H
+
+#include <jansson.h>
+
+#include "sim/sim_api.h"
+#include "sim/sim_map.h"
+#include "twitchd/oauth.h"
+
+/* Parsed query and form parameters, in order (repeatable keys kept). */
+typedef struct {
+  size_t n;
+  char *k[TW_SIM_MAX_API_PARAMS];
+  char *v[TW_SIM_MAX_API_PARAMS];
+  int bad; /* a malformed escape, or over the cap */
+} tw_simapi_params_t;
+
+/* A request being answered. */
+struct tw_simapi_ctx {
+  tw_simapi_t *api;
+  const tw_simapi_req_t *req;
+  tw_simapi_resp_t *resp;
+  uint64_t now;
+  tw_simapi_params_t q; /* the query string */
+  /* The checked token (Helix, after tw__simapi_helix_auth()). */
+  char token[TW_SIM_MAX_TOKEN + 1];
+  tw_simchat_token_view_t tok;
+};
+
+typedef struct sim_stream sim_stream_t;
+
+struct tw_simapi {
+  tw_simchat_t *core;
+  tw_sim_api_opts_t o;
+  char consent[TW_SIM_MAX_LOGIN + 1]; /* "" : consent denied */
+  char base[128];
+  uint64_t rng;
+  int64_t wall_offset;
+  tw_sim_event_cb obs;
+  void *obs_ud;
+  tw__simmap_t clients, codes, devices, refresh, buckets;
+  struct {
+    char path[128];
+    unsigned status, count;
+    char *message;
+  } force[TW_SIM_MAX_FORCED];
+  size_t nforce;
+  /* read-back ring */
+  void **rec;
+  size_t rec_head, rec_n, rec_bytes;
+  uint64_t seq;
+  tw_sim_api_counters_t cnt;
+  /* Helix state (sim_helix.c) */
+  tw__simmap_t streams;  /* room name -> sim_stream_t */
+  tw__simmap_t channels; /* broadcaster id -> title etc. */
+  tw__simmap_t bans;     /* "broadcaster_id:user_id" -> ban */
+  tw__simmap_t clips;    /* clip id -> clip */
+  tw__simmap_t subs;     /* subscription id -> subscription */
+};
+
+/* ---- helpers (sim_api.c) ---- */
+
+/* The reason phrase of an HTTP status ("Bad Request"...). */
+const char *tw__simapi_reason(unsigned status);
+/* Appends a response header (value formatted). */
+void tw__simapi_header(tw_simapi_resp_t *r, const char *name, const char *fmt,
+                       ...) __attribute__((format(printf, 3, 4)));
+/* Answers `status` with `o` as the body (reference stolen; NULL: no
+ * body). */
+void tw__simapi_json(tw_simapi_resp_t *r, unsigned status, json_t *o);
+/* Helix's error body {"error","status","message"}. */
+void tw__simapi_helix_err(tw_simapi_resp_t *r, unsigned status,
+                          const char *message);
+/* The first value of `key`, or NULL. */
+const char *tw__simapi_param(const tw_simapi_params_t *p, const char *key);
+/* A request header's value (case-insensitive name), or NULL. */
+const char *tw__simapi_req_header(const tw_simapi_req_t *req, const char *name);
+/* A random id of `n` characters from `alphabet` into out (n + 1 bytes). */
+void tw__simapi_rand(tw_simapi_t *api, char *out, size_t n,
+                     const char *alphabet);
+/* Unix ms from monotonic. */
+uint64_t tw__simapi_wall(const tw_simapi_t *api, uint64_t now);
+/* RFC 3339 UTC ("2021-09-28T18:22:31Z") of Unix ms into out (32 bytes). */
+void tw__simapi_rfc3339(uint64_t unix_ms, char out[32]);
+
+/* ---- Helix (sim_helix.c) ---- */
+
+/* Answers a request under /helix (the token is checked there). */
+void tw__simhelix_handle(tw_simapi_ctx_t *x);
+/* Frees the Helix state. */
+void tw__simhelix_free(tw_simapi_t *api);
+
+#endif
