@@ -43,6 +43,7 @@
 
 #include <uv.h>
 
+#include "twitchd/chat.h"
 #include "twitchd/event.h"
 #include "twitchd/token_source.h"
 #include "twitchd/uv_curl.h"
@@ -182,6 +183,27 @@ tw_token_source_t tw_creds_app_source(tw_creds_t *c);
  * or TW_EINVAL. */
 int tw_creds_subscribe(tw_creds_t *c, tw_creds_watch_cb cb, void *arg);
 void tw_creds_unsubscribe(tw_creds_t *c, tw_creds_watch_cb cb, void *arg);
+
+/* ---- chat ----------------------------------------------------------------
+ * The chat client takes its token through tw_chat_set_token() and asks for
+ * a fresh one through its refresh_token callback ("Login authentication
+ * failed"). These bind it to the user credential, so that every (re)connect
+ * logs in with the current token (docs/anchors.md section 6, item 1). */
+
+/* Pushes every new user token to `chat` (tw_chat_set_token) and stops it
+ * when the credential is dead (tw_chat_token_failed(TW_EAUTH)). `chat` is
+ * borrowed: call tw_creds_chat_detach() before freeing it. Returns 0,
+ * TW_EFULL (uses one of the TW_CREDS_MAX_SUBSCRIBERS) or TW_EINVAL. */
+int tw_creds_chat_attach(tw_creds_t *c, tw_chat_t *chat);
+/* Undoes tw_creds_chat_attach() and withdraws a pending chat refresh. */
+void tw_creds_chat_detach(tw_creds_t *c, tw_chat_t *chat);
+/* Call from the chat's refresh_token callback: the current user token was
+ * refused at login, so it is renewed (single-flight with every other
+ * client) and the chat is answered with tw_chat_set_token(), or with
+ * tw_chat_token_failed() (TW_EAUTH when a person must log in; another
+ * code for a transient failure, which the chat retries within its own
+ * limit). */
+void tw_creds_chat_refresh(tw_creds_t *c, tw_chat_t *chat);
 
 /* Counters, for tests and health output. */
 typedef struct {
