@@ -16,6 +16,12 @@
  *    configured and opts.app_token is set: fetched at start, renewed ahead
  *    of expiry and on 401, validated hourly, kept in memory only.
  *
+ * If that write fails (disk full, read-only file system), the error is
+ * logged, the new token is used anyway (the old refresh token may already
+ * be spent: withholding the new one would only stop the bot now instead of
+ * at the next restart) and the write is retried every save_retry_ms until
+ * it works.
+ *
  * Renewals are single-flight: however many clients report a 401 at once,
  * one HTTP request renews the token and all of them get its answer.
  * Transient failures (network, 5xx, 429, a garbled answer) are retried with
@@ -58,6 +64,7 @@ extern "C" {
 #define TW_CREDS_RETRY_BASE_MS 1000u           /* first retry bound */
 #define TW_CREDS_RETRY_CAP_MS 300000u          /* largest retry delay */
 #define TW_CREDS_MIN_RENEW_GAP_MS 10000u /* between two 401-driven renewals */
+#define TW_CREDS_SAVE_RETRY_MS 30000u    /* token file write retry */
 /* Caps. */
 #define TW_CREDS_MAX_WAITERS 256    /* pending refresh() answers per token */
 #define TW_CREDS_MAX_SUBSCRIBERS 16 /* tw_creds_subscribe() callbacks */
@@ -119,6 +126,9 @@ typedef struct {
   uint32_t retry_cap_ms;
   uint32_t min_renew_gap_ms;
   uint32_t http_timeout_ms;
+  /* After a failed write of the token file, how long until the next try
+   * (0: TW_CREDS_SAVE_RETRY_MS). */
+  uint32_t save_retry_ms;
   /* Optional: an adapter to share (borrowed; must outlive the handle).
    * NULL: the handle makes its own. */
   tw_uvcurl_t *curl;
@@ -137,8 +147,9 @@ void tw_creds_opts_default(tw_creds_opts_t *o);
 /* Creates a handle on `loop` (borrowed; must outlive it). Touches no file
  * and sends nothing before tw_creds_start(). Registers client_secret and
  * code as log secrets. Returns 0 with *out set, TW_EINVAL (no client id,
- * app_token without client_secret, neither token wanted), TW_ENOTFOUND (no
- * token_file and no default path) or TW_ENOMEM. */
+ * app_token without client_secret, neither token wanted, an oauth_base
+ * that tw_oauth_http_check_base() refuses), TW_ENOTFOUND (no token_file
+ * and no default path) or TW_ENOMEM. */
 int tw_creds_new(uv_loop_t *loop, const tw_creds_opts_t *opts,
                  tw_creds_t **out);
 

@@ -58,11 +58,18 @@ typedef struct {
   uint32_t timeout_ms; /* 0: TW_OAUTH_HTTP_TIMEOUT_MS */
 } tw_oauth_http_req_t;
 
+/* Checks an OAuth base URL before any token is sent to it: https:// to
+ * any host, or http:// only to a loopback host (localhost, 127.0.0.0/8,
+ * [::1]), so that no setting can send a token over the network in clear
+ * text. Returns 0 or TW_EINVAL. */
+int tw_oauth_http_check_base(const char *base);
+
 /* Starts `req` on `uc` (borrowed; must outlive the request). `cb` is called
  * exactly once with `arg`, from the loop, never from inside this call.
  * *out (optional) receives a handle valid until the callback returns, for
  * tw_oauth_http_cancel(). Returns 0; TW_EINVAL (no path, a URL that does
- * not fit, a bearer that is not visible ASCII); TW_ENOMEM; or what
+ * not fit, a base tw_oauth_http_check_base() refuses, a bearer that is not
+ * visible ASCII); TW_ENOMEM; or what
  * tw_uvcurl_add() returns (TW_ESTATE when the adapter is closing, TW_EFULL).
  * On error cb is not called. */
 int tw_oauth_http_start(tw_uvcurl_t *uc, const tw_oauth_http_req_t *req,

@@ -25,8 +25,6 @@
 #include "twitchd/token_store.h"
 
 #define LOG_MOD "creds"
-/* How long to wait before writing the token file again after a failure. */
-#define SAVE_RETRY_MS 30000u
 
 typedef struct {
   tw_token_ready_cb cb;
@@ -58,6 +56,7 @@ typedef struct slot {
   bool renew_requested;
   bool use_code; /* the next renewal exchanges the configured code */
   bool dirty;
+  bool dirty_logged; /* the current write outage was reported */
   uint64_t save_at_ms;
   tw_backoff_t renew_backoff;
   tw_backoff_t validate_backoff;
@@ -370,14 +369,21 @@ static int save_user(slot_t *s) {
   if (rc != 0) {
     c->stats.save_failures++;
     s->dirty = true;
-    s->save_at_ms = tw_now_ms() + SAVE_RETRY_MS;
+    s->save_at_ms = tw_now_ms() + (c->o.save_retry_ms ? c->o.save_retry_ms
+                                                      : TW_CREDS_SAVE_RETRY_MS);
     set_detail(c, "cannot write the token file: %s",
                tw_token_store_error(c->store));
-    tw_error(LOG_MOD, "%s; the new tokens are only in memory until it works",
-             c->detail);
+    /* One error per outage, not one per retry. */
+    tw_log(s->dirty_logged ? TW_LOG_DEBUG : TW_LOG_ERROR, LOG_MOD,
+           "%s; the new tokens are only in memory until it works", c->detail);
+    s->dirty_logged = true;
     return rc;
   }
+  if (s->dirty_logged)
+    tw_info(LOG_MOD, "token file %s written again",
+            tw_token_store_path(c->store));
   s->dirty = false;
+  s->dirty_logged = false;
   return 0;
 }
 
@@ -621,8 +627,7 @@ static void reschedule(slot_t *s) {
         uv_timer_start(&s->timer, on_timer, p.wait_ms, 0);
       return;
     case TW__CREDS_SAVE:
-      if (save_user(s) == 0)
-        tw_info(LOG_MOD, "token file written");
+      save_user(s);
       break;
     case TW__CREDS_GIVE_UP:
       go_dead(s, s->access ? "the access token expired or was refused, and "
@@ -813,6 +818,8 @@ int tw_creds_new(uv_loop_t *loop, const tw_creds_opts_t *opts,
   if (!opts->user_token && !opts->app_token)
     return TW_EINVAL;
   if (opts->app_token && (!opts->client_secret || !opts->client_secret[0]))
+    return TW_EINVAL;
+  if (opts->oauth_base && tw_oauth_http_check_base(opts->oauth_base) != 0)
     return TW_EINVAL;
   tw_creds_t *c = calloc(1, sizeof(*c));
   if (!c)

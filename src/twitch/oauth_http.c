@@ -1,6 +1,7 @@
 /* One request to the OAuth endpoint on tw_uvcurl (twitchd/oauth_http.h). */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/ssl.h>
 
@@ -127,6 +128,41 @@ static char *dupstr(const char *s) {
   return d;
 }
 
+int tw_oauth_http_check_base(const char *base) {
+  if (!base)
+    return TW_EINVAL;
+  if (strncmp(base, "https://", 8) == 0)
+    return base[8] ? 0 : TW_EINVAL;
+  if (strncmp(base, "http://", 7) != 0)
+    return TW_EINVAL;
+  const char *h = base + 7;
+  size_t n = strcspn(h, "/?#");
+  char host[256];
+  if (n == 0 || n >= sizeof(host) || memchr(h, '@', n))
+    return TW_EINVAL;
+  memcpy(host, h, n);
+  host[n] = '\0';
+  /* Drop the port (but not inside an IPv6 literal). */
+  char *colon = strrchr(host, ':');
+  if (colon && host[0] != '[')
+    *colon = '\0';
+  else if (host[0] == '[') {
+    char *end = strchr(host, ']');
+    if (!end)
+      return TW_EINVAL;
+    end[1] = '\0';
+  }
+  if (strcasecmp(host, "localhost") == 0 || strcmp(host, "[::1]") == 0)
+    return 0;
+  /* 127.0.0.0/8, written as a dotted quad. */
+  unsigned a, b, c, d;
+  char extra;
+  if (sscanf(host, "%u.%u.%u.%u%c", &a, &b, &c, &d, &extra) == 4 && a == 127 &&
+      b < 256 && c < 256 && d < 256)
+    return 0;
+  return TW_EINVAL;
+}
+
 int tw_oauth_http_start(tw_uvcurl_t *uc, const tw_oauth_http_req_t *req,
                         tw_oauth_http_cb cb, void *arg, tw_oauth_http_t **out) {
   if (out)
@@ -134,6 +170,8 @@ int tw_oauth_http_start(tw_uvcurl_t *uc, const tw_oauth_http_req_t *req,
   if (!uc || !req || !req->path || !cb || (req->body == NULL && req->body_len))
     return TW_EINVAL;
   const char *base = req->base ? req->base : TW_OAUTH_DEFAULT_BASE;
+  if (tw_oauth_http_check_base(base) != 0)
+    return TW_EINVAL;
   size_t blen = strlen(base);
   while (blen > 0 && base[blen - 1] == '/')
     blen--; /* "https://host/oauth2/" + "/token" */

@@ -29,6 +29,7 @@
 #include "twitchd/error.h"
 #include "twitchd/event.h"
 #include "twitchd/log.h"
+#include "twitchd/oauth_http.h"
 #include "twitchd/token_store.h"
 
 #define MAX_SEEN 16
@@ -118,7 +119,8 @@ static int setup(void **state) {
   fx->fake = fake_oauth_start(&fx->loop);
   assert_non_null(fx->fake);
   const char *tmp = getenv("TMPDIR");
-  snprintf(fx->dir, sizeof(fx->dir), "%s/twcreds-XXXXXX", tmp ? tmp : "/tmp");
+  snprintf(fx->dir, sizeof(fx->dir), "%.150s/twcreds-XXXXXX",
+           tmp ? tmp : "/tmp");
   assert_non_null(mkdtemp(fx->dir));
   snprintf(fx->file, sizeof(fx->file), "%s/tokens.json", fx->dir);
   *state = fx;
@@ -546,6 +548,90 @@ static void test_app_token_needs_secret(void **state) {
   assert_null(c);
 }
 
+static void test_oauth_base_check(void **state) {
+  (void)state;
+  assert_int_equal(tw_oauth_http_check_base("https://id.twitch.tv/oauth2"), 0);
+  assert_int_equal(tw_oauth_http_check_base("http://127.0.0.1:8080/oauth2"), 0);
+  assert_int_equal(tw_oauth_http_check_base("http://127.9.9.9/x"), 0);
+  assert_int_equal(tw_oauth_http_check_base("http://localhost:1/x"), 0);
+  assert_int_equal(tw_oauth_http_check_base("http://[::1]:99/x"), 0);
+  /* Clear text to anything else would send tokens over the network. */
+  assert_int_equal(tw_oauth_http_check_base("http://id.twitch.tv/oauth2"),
+                   TW_EINVAL);
+  assert_int_equal(tw_oauth_http_check_base("http://127.0.0.1.evil.com/"),
+                   TW_EINVAL);
+  assert_int_equal(tw_oauth_http_check_base("http://localhost@evil.com/"),
+                   TW_EINVAL);
+  assert_int_equal(tw_oauth_http_check_base("http://10.0.0.1/"), TW_EINVAL);
+  assert_int_equal(tw_oauth_http_check_base("ftp://127.0.0.1/"), TW_EINVAL);
+  assert_int_equal(tw_oauth_http_check_base("https://"), TW_EINVAL);
+  uv_loop_t loop;
+  assert_int_equal(uv_loop_init(&loop), 0);
+  tw_creds_opts_t o;
+  tw_creds_opts_default(&o);
+  o.client_id = FAKE_CLIENT_ID;
+  o.token_file = "/nonexistent/tokens.json";
+  o.oauth_base = "http://id.twitch.tv/oauth2";
+  tw_creds_t *c = NULL;
+  assert_int_equal(tw_creds_new(&loop, &o, &c), TW_EINVAL);
+  assert_null(c);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static int file_has_last(void *arg) {
+  fx_t *fx = arg;
+  tw_token_store_t *st = NULL;
+  tw_token_set_t t = {0};
+  int ok = tw_token_store_new(fx->file, &st) == 0 &&
+           tw_token_store_load(st, &t) == 0 &&
+           strcmp(t.access_token, fx->last_user) == 0;
+  tw_token_set_clear(&t);
+  tw_token_store_free(st);
+  return ok;
+}
+
+static void test_save_failure_retried(void **state) {
+  fx_t *fx = *state;
+  /* The token file lives in a sub-directory that the test can swap for a
+   * regular file (permissions would not stop root). */
+  char sub[200], moved[220];
+  snprintf(sub, sizeof(sub), "%.180s/sub", fx->dir);
+  snprintf(moved, sizeof(moved), "%.180s/sub.moved", fx->dir);
+  assert_int_equal(mkdir(sub, 0700), 0);
+  snprintf(fx->file, sizeof(fx->file), "%s/tokens.json", sub);
+  char a[64], r[64];
+  store_tokens(fx, a, r, 4 * 3600 * 1000);
+  tw_creds_opts_t o;
+  opts_for(fx, &o);
+  o.save_retry_ms = 20;
+  start(fx, &o, 0);
+  assert_true(tw_test_run_until(&fx->loop, is_ready, fx, 10000));
+  assert_int_equal(rename(sub, moved), 0);
+  FILE *f = fopen(sub, "w");
+  assert_non_null(f);
+  fclose(f);
+  tw_token_source_t src = tw_creds_user_source(fx->creds);
+  assert_int_equal(src.refresh(src.ud, a, on_answer, fx), 0);
+  while (fx->answers < 1)
+    uv_run(&fx->loop, UV_RUN_ONCE);
+  /* The new token is used although it could not be written... */
+  assert_int_equal(fx->answer_status[0], 0);
+  assert_string_equal(fx->answer_token[0], fx->last_user);
+  tw_creds_stats_t s;
+  tw_creds_stats(fx->creds, &s);
+  assert_true(s.save_failures >= 1);
+  /* ...and written as soon as the file system allows it again. */
+  assert_int_equal(unlink(sub), 0);
+  assert_int_equal(rename(moved, sub), 0);
+  assert_true(tw_test_run_until(&fx->loop, file_has_last, fx, 10000));
+  assert_int_equal(fake_oauth_count(fx->fake, FAKE_REFRESH), 1);
+  tw_creds_close(fx->creds, on_creds_closed, fx);
+  assert_true(tw_test_run_flag(&fx->loop, &fx->closed));
+  fx->creds = NULL;
+  unlink(fx->file);
+  rmdir(sub);
+}
+
 /* Reads the whole file into a malloc'ed string. */
 static char *slurp(FILE *f) {
   fflush(f);
@@ -734,6 +820,9 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_no_token_in_debug_log, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_kill9_during_refreshes, setup,
+                                      teardown),
+      cmocka_unit_test(test_oauth_base_check),
+      cmocka_unit_test_setup_teardown(test_save_failure_retried, setup,
                                       teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
