@@ -66,7 +66,10 @@ extern "C" {
 #define TW_CREDS_MIN_RENEW_GAP_MS 10000u /* between two 401-driven renewals */
 #define TW_CREDS_SAVE_RETRY_MS 30000u    /* token file write retry */
 /* Caps. */
-#define TW_CREDS_MAX_WAITERS 256    /* pending refresh() answers per token */
+#define TW_CREDS_MAX_WAITERS 256 /* pending refresh() answers per token */
+/* A refresh() caller is answered TW_EAGAIN after this many failed attempts
+ * (the manager keeps retrying on its own). */
+#define TW_CREDS_WAITER_FAILURES 3
 #define TW_CREDS_MAX_SUBSCRIBERS 16 /* tw_creds_subscribe() callbacks */
 #define TW_MAX_CREDS_DETAIL 512     /* tw_creds_error() text */
 

@@ -29,7 +29,8 @@
 typedef struct {
   tw_token_ready_cb cb;
   void *arg;
-  bool immediate; /* answer with the current token at the next tick */
+  bool immediate;    /* answer with the current token at the next tick */
+  unsigned failures; /* failed attempts seen while waiting */
 } waiter_t;
 
 typedef enum { REQ_NONE = 0, REQ_RENEW, REQ_VALIDATE } req_kind_t;
@@ -287,9 +288,22 @@ static void retry_renew(slot_t *s, const char *what) {
   set_detail(c, "%s token renewal failed (%s); retrying in %llu ms", s->name,
              what, (unsigned long long)d);
   tw_warn(LOG_MOD, "%s", c->detail);
-  /* The callers waiting for this attempt get its failure; a caller that
-   * asks again joins the scheduled retry instead of causing a request. */
-  answer_waiters(s, TW_EAGAIN, false);
+  /* A caller waits through a few retries (a blip should not fail its API
+   * call), then hears of the failure; the manager itself keeps trying, and
+   * a caller that asks again joins the scheduled retry instead of causing
+   * a request. */
+  size_t keep = 0, give = 0;
+  waiter_t gone[TW_CREDS_MAX_WAITERS];
+  for (size_t i = 0; i < s->nwaiters; i++) {
+    waiter_t w = s->waiters[i];
+    if (!w.immediate && ++w.failures >= TW_CREDS_WAITER_FAILURES)
+      gone[give++] = w;
+    else
+      s->waiters[keep++] = w;
+  }
+  s->nwaiters = keep;
+  for (size_t i = 0; i < give; i++)
+    gone[i].cb(gone[i].arg, TW_EAGAIN, NULL);
 }
 
 static void send_renew(slot_t *s) {
@@ -663,7 +677,7 @@ static int add_waiter(slot_t *s, tw_token_ready_cb cb, void *arg,
     if (!s->waiters)
       return TW_ENOMEM;
   }
-  s->waiters[s->nwaiters++] = (waiter_t){cb, arg, immediate};
+  s->waiters[s->nwaiters++] = (waiter_t){cb, arg, immediate, 0};
   return 0;
 }
 

@@ -385,8 +385,13 @@ static void test_5xx_then_success(void **state) {
   tw_token_source_t src = tw_creds_user_source(fx->creds);
   assert_int_equal(src.refresh(src.ud, fx->last_user, on_answer, fx), 0);
   assert_true(tw_test_run_until(&fx->sim->loop, user_tokens_1, fx, 10000));
-  /* Two forced 503s, then the refresh that worked. */
+  /* Two forced 503s, then the refresh that worked; the caller waited
+   * through the blip and got the new token. */
   assert_int_equal(REFRESHES(fx), 3);
+  while (fx->answers < 1)
+    uv_run(&fx->sim->loop, UV_RUN_ONCE);
+  assert_int_equal(fx->status[0], 0);
+  assert_string_equal(fx->token[0], fx->last_user);
   tw_creds_stats_t s;
   tw_creds_stats(fx->creds, &s);
   assert_int_equal(s.retries, 2);
