@@ -716,7 +716,12 @@ static int slot_refresh(slot_t *s, const char *rejected, tw_token_ready_cb cb,
     return rc;
   if (rejected && !busy_renewing)
     s->renew_requested = true;
-  reschedule(s);
+  /* Decide on the next loop turn, not here: whatever happens (a request
+   * that cannot start, a dead credential), the answer must not reach the
+   * caller from inside this call; and callers in the same turn share the
+   * request. */
+  if (!s->req)
+    uv_timer_start(&s->timer, on_timer, 0, 0);
   return 0;
 }
 
