@@ -1,4 +1,6 @@
-/* twitchd: the Twitch simulator, chat server side.
+/* twitchd: the Twitch simulator: chat server side, and the OAuth host and
+ * Helix API on an HTTPS listener (section "OAuth and Helix" below;
+ * docs/simulator.md, "OAuth and Helix").
  *
  * The simulator speaks Twitch's side of chat ("TMI") on 127.0.0.1 so that
  * the bot, its tests and people writing skills never need the real service:
@@ -272,7 +274,9 @@ typedef enum {
   TW_SIM_DROP_NO_ROOM,   /* no such room, or suspended */
   TW_SIM_DROP_COMMAND,   /* "/ban" and the like: NOTICE unrecognized_cmd */
   TW_SIM_DROP_EMPTY,     /* empty or blank text */
-  TW_SIM_DROP_BAD_CHARS  /* not valid UTF-8: NOTICE msg_bad_characters */
+  TW_SIM_DROP_BAD_CHARS, /* not valid UTF-8: NOTICE msg_bad_characters */
+  TW_SIM_DROP_BANNED     /* banned or timed out through Helix: NOTICE
+                            msg_banned / msg_timedout */
 } tw_sim_drop_t;
 
 /* A static name for a drop reason ("ratelimit", "room_rate"...). */
@@ -449,7 +453,8 @@ typedef struct tw_sim tw_sim_t;
 int tw_sim_new(uv_loop_t *loop, const tw_sim_opts_t *opts, tw_sim_t **out,
                char *detail, size_t detail_cap);
 
-/* Closes every connection abruptly, the listeners and the control server,
+/* Closes every connection abruptly, the listeners, the API listener and
+ * the control server,
  * removes a generated temporary certificate directory, and frees the
  * simulator; `cb` (may be NULL) runs from the loop once all is freed. Not
  * from inside one of the simulator's own callbacks. */
@@ -734,6 +739,23 @@ typedef struct {
 } tw_sim_api_counters_t;
 
 void tw_sim_api_counters(const tw_sim_t *sim, tw_sim_api_counters_t *out);
+
+/* A channel's stream and channel information, for GET /helix/streams and
+ * GET /helix/channels. NULL strings leave the current value. */
+typedef struct {
+  int live;              /* 0: offline (left out of /helix/streams) */
+  const char *title;     /* also the channel's title */
+  const char *game_id;   /* "" by default */
+  const char *game_name; /* "" by default */
+  const char *language;  /* "en" by default */
+  uint32_t viewer_count;
+} tw_sim_stream_t;
+
+/* Sets the live state of `room`'s broadcaster (the user named like the
+ * room, created on demand). Going live sets started_at and a new stream
+ * id. Returns 0, TW_EINVAL, TW_EFULL or TW_ENOMEM. */
+int tw_sim_set_stream(tw_sim_t *sim, const char *room,
+                      const tw_sim_stream_t *st);
 
 #ifdef __cplusplus
 }

@@ -23,6 +23,7 @@
 #include <openssl/rand.h>
 #include <zlib.h>
 
+#include "sim/sim_api_int.h"
 #include "sim/sim_internal.h"
 #include "twitchd/clock.h"
 #include "twitchd/error.h"
@@ -1006,4 +1007,10 @@ uint64_t tw_sim_api_last_seq(const tw_sim_t *sim) {
 void tw_sim_api_counters(const tw_sim_t *sim, tw_sim_api_counters_t *out) {
   if (sim && out)
     tw__simapi_counters(sim->api, out);
+}
+
+int tw_sim_set_stream(tw_sim_t *sim, const char *room,
+                      const tw_sim_stream_t *st) {
+  return sim ? tw__simhelix_set_stream(sim->api, room, st, tw_now_ms())
+             : TW_EINVAL;
 }

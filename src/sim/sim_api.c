@@ -163,16 +163,16 @@ void tw__simapi_header(tw_simapi_resp_t *r, const char *name, const char *fmt,
                        ...) {
   if (r->nh >= TW_SIMAPI_MAX_RESP_HEADERS)
     return;
-  char buf[TW_SIM_MAX_URI * 4];
   va_list ap;
   va_start(ap, fmt);
-  int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+  int n = vsnprintf(NULL, 0, fmt, ap);
   va_end(ap);
-  if (n < 0)
-    return;
-  char *v = strdup(buf);
+  char *v = n < 0 ? NULL : malloc((size_t)n + 1);
   if (!v)
     return;
+  va_start(ap, fmt);
+  vsnprintf(v, (size_t)n + 1, fmt, ap);
+  va_end(ap);
   snprintf(r->hname[r->nh], sizeof(r->hname[r->nh]), "%s", name);
   r->hval[r->nh++] = v;
 }
@@ -377,8 +377,8 @@ int tw__simapi_new(tw_simchat_t *core, const tw_sim_api_opts_t *opts,
   tw__simmap_init(&api->devices);
   tw__simmap_init(&api->refresh);
   tw__simmap_init(&api->buckets);
-  tw__simmap_init(&api->streams);
   tw__simmap_init(&api->channels);
+  tw__simmap_init(&api->lastmsg);
   tw__simmap_init(&api->bans);
   tw__simmap_init(&api->clips);
   tw__simmap_init(&api->subs);
@@ -390,6 +390,7 @@ int tw__simapi_new(tw_simchat_t *core, const tw_sim_api_opts_t *opts,
     tw__simapi_free(api);
     return rc;
   }
+  tw__simchat_set_ban_check(core, tw__simhelix_ban_check, api);
   *out = api;
   return 0;
 }
@@ -397,6 +398,7 @@ int tw__simapi_new(tw_simchat_t *core, const tw_sim_api_opts_t *opts,
 void tw__simapi_free(tw_simapi_t *api) {
   if (!api)
     return;
+  tw__simchat_set_ban_check(api->core, NULL, NULL);
   tw__simmap_each(&api->clients, each_client, NULL);
   tw__simmap_free(&api->clients);
   tw__simmap_each(&api->codes, each_code, NULL);
@@ -997,13 +999,12 @@ static void ep_device(tw_simapi_ctx_t *x) {
 }
 
 /* Appends `key=value` (value form-encoded) to a URL being built. */
-static void url_add(tw_buf_t *b, char *sep, const char *key,
-                    const char *value) {
-  tw_buf_append(b, sep, 1);
+static void url_add(tw_buf_t *b, char *sep, const char *key, const char *value,
+                    int *fail) {
+  if (tw_buf_append(b, sep, 1) || tw_buf_append(b, key, strlen(key)) ||
+      tw_buf_append(b, "=", 1) || tw__url_encode(b, value, strlen(value), true))
+    *fail = 1;
   *sep = '&';
-  tw_buf_append(b, key, strlen(key));
-  tw_buf_append(b, "=", 1);
-  tw__url_encode(b, value, strlen(value), true);
 }
 
 static void ep_authorize(tw_simapi_ctx_t *x) {
@@ -1042,23 +1043,38 @@ static void ep_authorize(tw_simapi_ctx_t *x) {
     oauth_err(x->resp, 400, "unsupported response_type");
     return;
   }
+  if (state && strlen(state) > TW_SIM_MAX_URI) {
+    oauth_err(x->resp, 400, "state too long");
+    return;
+  }
   tw_scopes_t s = {0};
   if (scope && tw_scopes_add_spaced(&s, scope, strlen(scope)) != 0) {
+    /* The list may hold an allocation even when empty. */
+    tw_scopes_free(&s);
     oauth_err(x->resp, 400, "invalid scope requested");
     return;
   }
-  tw_buf_t loc;
-  tw_buf_init(&loc, TW_SIM_MAX_URI * 4);
-  tw_buf_append(&loc, redirect, strlen(redirect));
-  char sep = strchr(redirect, '?') ? '&' : '?';
   tw_buf_t joined;
   tw_buf_init(&joined, TW_SIM_MAX_SCOPE_TEXT);
-  tw_scopes_join(&s, &joined);
-  tw_buf_append(&joined, "", 1);
+  if (tw_scopes_join(&s, &joined) != 0 || tw_buf_append(&joined, "", 1)) {
+    tw_buf_free(&joined);
+    tw_scopes_free(&s);
+    oauth_err(x->resp, 400, "invalid scope requested");
+    return;
+  }
+  /* Room for the redirect URI, the scopes and the state, each encoded
+   * (three bytes per byte at most), and the rest. */
+  tw_buf_t loc;
+  tw_buf_init(&loc,
+              3 * (TW_SIM_MAX_URI + TW_SIM_MAX_SCOPE_TEXT + TW_SIM_MAX_URI) +
+                  1024);
+  int fail = tw_buf_append(&loc, redirect, strlen(redirect)) != 0;
+  char sep = strchr(redirect, '?') ? '&' : '?';
   if (!api->consent[0] ||
       tw__simchat_user_ensure(api->core, api->consent, NULL) != 0) {
-    url_add(&loc, &sep, "error", "access_denied");
-    url_add(&loc, &sep, "error_description", "The user denied you access");
+    url_add(&loc, &sep, "error", "access_denied", &fail);
+    url_add(&loc, &sep, "error_description", "The user denied you access",
+            &fail);
   } else if (implicit) {
     /* The implicit grant: the token in the fragment, no refresh token. */
     char access[ACCESS_LEN + 1];
@@ -1074,9 +1090,9 @@ static void ep_authorize(tw_simapi_ctx_t *x) {
     }
     api->cnt.tokens_issued++;
     sep = '#';
-    url_add(&loc, &sep, "access_token", access);
-    url_add(&loc, &sep, "scope", joined.data);
-    url_add(&loc, &sep, "token_type", "bearer");
+    url_add(&loc, &sep, "access_token", access, &fail);
+    url_add(&loc, &sep, "scope", joined.data, &fail);
+    url_add(&loc, &sep, "token_type", "bearer", &fail);
   } else {
     if (api->codes.count >= TW_SIM_MAX_CODES)
       prune(api, &api->codes, 0, x->now);
@@ -1097,15 +1113,17 @@ static void ep_authorize(tw_simapi_ctx_t *x) {
     snprintf(k->client_id, sizeof(k->client_id), "%s", c->id);
     snprintf(k->login, sizeof(k->login), "%s", api->consent);
     k->expires_at = x->now + api->o.code_ttl_ms;
-    url_add(&loc, &sep, "code", code);
-    url_add(&loc, &sep, "scope", joined.data);
+    url_add(&loc, &sep, "code", code, &fail);
+    url_add(&loc, &sep, "scope", joined.data, &fail);
   }
   if (state)
-    url_add(&loc, &sep, "state", state);
-  tw_buf_append(&loc, "", 1);
-  x->resp->status = 302;
-  if (loc.data)
+    url_add(&loc, &sep, "state", state, &fail);
+  if (fail || tw_buf_append(&loc, "", 1) != 0) {
+    oauth_err(x->resp, 500, "Internal Server Error");
+  } else {
+    x->resp->status = 302;
     tw__simapi_header(x->resp, "Location", "%s", loc.data);
+  }
   tw_buf_free(&loc);
   tw_buf_free(&joined);
   tw_scopes_free(&s);
@@ -1268,7 +1286,6 @@ static int ratelimit(tw_simapi_t *api, tw_simapi_resp_t *resp, const char *key,
 
 /* Helix: the bucket is per token; requests without a usable token share
  * one. */
-int tw__simapi_ratelimit(tw_simapi_ctx_t *x, unsigned cost);
 int tw__simapi_ratelimit(tw_simapi_ctx_t *x, unsigned cost) {
   return ratelimit(x->api, x->resp, x->token[0] ? x->token : "", cost, x->now);
 }

@@ -29,8 +29,6 @@ struct tw_simapi_ctx {
   tw_simchat_token_view_t tok;
 };
 
-typedef struct sim_stream sim_stream_t;
-
 struct tw_simapi {
   tw_simchat_t *core;
   tw_sim_api_opts_t o;
@@ -53,8 +51,8 @@ struct tw_simapi {
   uint64_t seq;
   tw_sim_api_counters_t cnt;
   /* Helix state (sim_helix.c) */
-  tw__simmap_t streams;  /* room name -> sim_stream_t */
-  tw__simmap_t channels; /* broadcaster id -> title etc. */
+  tw__simmap_t channels; /* broadcaster login -> channel and stream */
+  tw__simmap_t lastmsg;  /* "room:sender" -> last Helix chat message */
   tw__simmap_t bans;     /* "broadcaster_id:user_id" -> ban */
   tw__simmap_t clips;    /* clip id -> clip */
   tw__simmap_t subs;     /* subscription id -> subscription */
@@ -91,5 +89,14 @@ void tw__simapi_rfc3339(uint64_t unix_ms, char out[32]);
 void tw__simhelix_handle(tw_simapi_ctx_t *x);
 /* Frees the Helix state. */
 void tw__simhelix_free(tw_simapi_t *api);
+/* The chat core's ban check (tw_simchat_ban_check_fn), `ud` the API. */
+int tw__simhelix_ban_check(void *ud, const char *room, const char *login,
+                           uint64_t now, uint64_t *left_s);
+/* tw_sim_set_stream(). */
+int tw__simhelix_set_stream(tw_simapi_t *api, const char *room,
+                            const tw_sim_stream_t *st, uint64_t now);
+/* Takes `cost` points from the request's bucket (0: only reports) and adds
+ * the Ratelimit-* headers. Returns 0, or -1 when the bucket is empty. */
+int tw__simapi_ratelimit(tw_simapi_ctx_t *x, unsigned cost);
 
 #endif

@@ -150,6 +150,8 @@ struct tw_simchat {
   void *io_ud;
   tw_sim_event_cb obs;
   void *obs_ud;
+  tw_simchat_ban_check_fn ban_check;
+  void *ban_ud;
   uint64_t rng;
   int64_t wall_offset;
   uint64_t now;
@@ -657,8 +659,10 @@ int tw__simchat_put_token(tw_simchat_t *sc, const char *token,
   if (spec->login && (rc = user_need(sc, spec->login, &u)) != 0)
     return rc;
   tw_scopes_t sc2 = {0};
-  if (spec->scopes && (rc = tw_scopes_copy(&sc2, spec->scopes)) != 0)
+  if (spec->scopes && (rc = tw_scopes_copy(&sc2, spec->scopes)) != 0) {
+    tw_scopes_free(&sc2);
     return rc;
+  }
   token_t *t = tw__simmap_get(&sc->tokens, token, strlen(token));
   if (!t) {
     if (sc->tokens.count >= TW_SIM_MAX_TOKENS) {
@@ -1066,10 +1070,27 @@ int tw__simchat_hist_take(tw_simchat_t *sc, const char *room,
   return TW_ENOTFOUND;
 }
 
-int tw__simchat_hist_has(const tw_simchat_t *sc, const char *room,
-                         const char *msg_id) {
+int tw__simchat_hist_login(const tw_simchat_t *sc, const char *room,
+                           const char *msg_id, char *login, size_t cap) {
   room_t *r = room ? room_get(sc, room, strlen(room)) : NULL;
-  return r && msg_id && hist_find(r, msg_id, strlen(msg_id)) != NULL;
+  const hist_t *h = r && msg_id ? hist_find(r, msg_id, strlen(msg_id)) : NULL;
+  if (!h)
+    return TW_ENOTFOUND;
+  snprintf(login, cap, "%s", h->login);
+  return 0;
+}
+
+int tw__simchat_room_id(tw_simchat_t *sc, const char *room, char *out,
+                        size_t cap) {
+  int rc = tw__simchat_room_ensure(sc, room);
+  if (rc != 0)
+    return rc;
+  room_t *r = room_get(sc, room[0] == '#' ? room + 1 : room,
+                       strlen(room[0] == '#' ? room + 1 : room));
+  if (!r)
+    return TW_ENOTFOUND;
+  snprintf(out, cap, "%s", r->id);
+  return 0;
 }
 
 void tw__simchat_hist_clear(tw_simchat_t *sc, const char *room,
@@ -1855,6 +1876,25 @@ static void handle_privmsg(tw_simchat_conn_t *c, const tw_irc_msg_t *m) {
     drop_msg(c, r->name, TW_SIM_DROP_NO_SCOPE, text.ptr, text.len);
     return;
   }
+  /* Banned or timed out through Helix: Twitch answers with a NOTICE. */
+  uint64_t left_s = 0;
+  int banned = sc->ban_check ? sc->ban_check(sc->ban_ud, r->name,
+                                             c->user->login, sc->now, &left_s)
+                             : 0;
+  if (banned) {
+    char t[128];
+    if (left_s) {
+      snprintf(t, sizeof(t), "You are timed out for %llu more seconds.",
+               (unsigned long long)left_s);
+      notice(c, r->name, "msg_timedout", t);
+    } else {
+      snprintf(t, sizeof(t), "You are permanently banned from talking in %s.",
+               r->name);
+      notice(c, r->name, "msg_banned", t);
+    }
+    drop_msg(c, r->name, TW_SIM_DROP_BANNED, text.ptr, text.len);
+    return;
+  }
 
   /* /me and its CTCP form become an ACTION; every other "/x" or ".x" is a
    * chat command, none of which work over IRC any more but /me. */
@@ -2607,6 +2647,12 @@ int tw__simchat_conn_in_room(const tw_simchat_t *sc, uint64_t conn,
   return r && conn_in(c, r);
 }
 
+void tw__simchat_set_ban_check(tw_simchat_t *sc, tw_simchat_ban_check_fn fn,
+                               void *ud) {
+  sc->ban_check = fn;
+  sc->ban_ud = ud;
+}
+
 void tw__simchat_set_observer(tw_simchat_t *sc, tw_sim_event_cb cb, void *ud) {
   sc->obs = cb;
   sc->obs_ud = ud;
@@ -2735,6 +2781,8 @@ const char *tw_sim_drop_name(tw_sim_drop_t reason) {
     return "empty";
   case TW_SIM_DROP_BAD_CHARS:
     return "bad_characters";
+  case TW_SIM_DROP_BANNED:
+    return "banned";
   }
   return "unknown";
 }

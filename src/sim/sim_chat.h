@@ -50,6 +50,15 @@ void tw__simchat_free(tw_simchat_t *sc);
 
 void tw__simchat_set_observer(tw_simchat_t *sc, tw_sim_event_cb cb, void *ud);
 
+/* Asked before a PRIVMSG is accepted: whether `login` is banned (returns
+ * non-zero; *left_s 0) or timed out (non-zero, *left_s seconds left) in
+ * `room`. The API side answers from its Helix bans. */
+typedef int (*tw_simchat_ban_check_fn)(void *ud, const char *room,
+                                       const char *login, uint64_t now_ms,
+                                       uint64_t *left_s);
+void tw__simchat_set_ban_check(tw_simchat_t *sc, tw_simchat_ban_check_fn fn,
+                               void *ud);
+
 /* ---- connections ---- */
 
 /* A new client connection. Returns 0, TW_EFULL when max_conns connections
@@ -216,9 +225,14 @@ int tw__simchat_room_ensure(tw_simchat_t *sc, const char *room);
 int tw__simchat_hist_take(tw_simchat_t *sc, const char *room,
                           const char *msg_id, char *login, size_t login_cap,
                           char **body);
-/* Whether the room's history holds `msg_id`. */
-int tw__simchat_hist_has(const tw_simchat_t *sc, const char *room,
-                         const char *msg_id);
+/* The sender of message `msg_id` in the room's history. Returns 0 or
+ * TW_ENOTFOUND. */
+int tw__simchat_hist_login(const tw_simchat_t *sc, const char *room,
+                           const char *msg_id, char *login, size_t cap);
+/* The room's room-id (the room is created when missing). Returns 0,
+ * TW_EINVAL, TW_EFULL or TW_ENOMEM. */
+int tw__simchat_room_id(tw_simchat_t *sc, const char *room, char *out,
+                        size_t cap);
 /* Forgets the room's messages: all of them, or only `login`'s. */
 void tw__simchat_hist_clear(tw_simchat_t *sc, const char *room,
                             const char *login);

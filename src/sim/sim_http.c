@@ -741,6 +741,24 @@ static enum MHD_Result do_api_force(tw_sim_t *sim, struct MHD_Connection *conn,
   return rc ? reply_err(conn, rc, NULL) : reply_ok(conn);
 }
 
+static enum MHD_Result do_api_streams(tw_sim_t *sim,
+                                      struct MHD_Connection *conn, json_t *b) {
+  int bad = 0;
+  tw_sim_stream_t st = {0};
+  const char *room = jstr(b, "room", &bad);
+  st.live = jbool(b, "live", 0, &bad);
+  st.title = jstr(b, "title", &bad);
+  st.game_id = jstr(b, "game_id", &bad);
+  st.game_name = jstr(b, "game_name", &bad);
+  st.language = jstr(b, "language", &bad);
+  uint64_t v = juint(b, "viewer_count", 0, &bad);
+  if (bad || !room || v > UINT32_MAX)
+    return reply_err(conn, TW_EINVAL, "room (string) is required");
+  st.viewer_count = (uint32_t)v;
+  int rc = tw_sim_set_stream(sim, room, &st);
+  return rc ? reply_err(conn, rc, NULL) : reply_ok(conn);
+}
+
 typedef struct {
   json_t *arr;
   uint64_t limit, n;
@@ -921,6 +939,8 @@ static enum MHD_Result route(tw_sim_t *sim, struct MHD_Connection *conn,
     rc = do_api_device(sim, conn, b);
   } else if (strcmp(url, "/api/force") == 0) {
     rc = do_api_force(sim, conn, b);
+  } else if (strcmp(url, "/api/streams") == 0) {
+    rc = do_api_streams(sim, conn, b);
   } else if (strcmp(url, "/api/force/clear") == 0) {
     tw_sim_api_force_clear(sim);
     rc = reply_ok(conn);

@@ -80,6 +80,17 @@ code=$(curl -s -o "$work/bad" -w '%{http_code}' --cacert "$ca" \
   "https://localhost:$api_port/oauth2/token")
 [ "$code" = 403 ] || fail "wrong secret gave $code"
 grep -q '"message":"invalid client secret"' "$work/bad" || fail "403 body: $(cat "$work/bad")"
+# Helix with the --token token (default client): the token's user, and a
+# channel made live through the control interface.
+hx() { curl -fsS --cacert "$ca" --resolve "localhost:$api_port:127.0.0.1" \
+  -H "Authorization: Bearer simtoken123" -H "Client-Id: twitchd-sim-client" \
+  -D "$work/hx.h" "https://localhost:$api_port/helix$1"; }
+hx /users | grep -q '"login":"bot"' || fail "helix users"
+grep -qi '^ratelimit-remaining: ' "$work/hx.h" || fail "no Ratelimit headers"
+post() { curl -fsS -X POST -H 'Content-Type: application/json' -d "$2" "$control$1"; }
+post /api/streams '{"room":"chan","live":true,"title":"cli live","viewer_count":3}' |
+  grep -q '"ok":true' || fail "api/streams"
+hx "/streams?user_login=chan" | grep -q '"title":"cli live"' || fail "helix streams"
 reqs=$(curl -fsS "$control/api/requests?path=/oauth2/token")
 echo "$reqs" | python3 -c '
 import json, sys

@@ -191,37 +191,61 @@ void tw_simresp_free(tw_simresp_t *r) {
   r->json = NULL;
 }
 
-json_t *tw_simfx_control(tw_simfx_t *fx, const char *method, const char *path,
-                         const char *json, long *status) {
+struct tw_simcall {
   tw_simresp_t r;
-  memset(&r, 0, sizeof(r));
-  tw_buf_init(&r.body, 16u << 20);
-  CURL *e = curl_easy_init();
-  if (!e)
+  xfer_t x;
+};
+
+tw_simcall_t *tw_simfx_control_start(tw_simfx_t *fx, const char *method,
+                                     const char *path, const char *json) {
+  tw_simcall_t *c = calloc(1, sizeof(*c));
+  if (!c)
     return NULL;
+  tw_buf_init(&c->r.body, 16u << 20);
+  CURL *e = curl_easy_init();
+  if (!e) {
+    free(c);
+    return NULL;
+  }
   char url[4096];
   snprintf(url, sizeof(url), "http://127.0.0.1:%u%s",
            (unsigned)fx->control_port, path);
-  xfer_t x = {&r, NULL};
+  c->x.r = &c->r;
   curl_easy_setopt(e, CURLOPT_URL, url);
   curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
   if (json)
     curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, json);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(e, CURLOPT_WRITEDATA, &r);
-  if (tw_uvcurl_add(fx->uc, e, on_done, &x) != 0) {
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, &c->r);
+  if (tw_uvcurl_add(fx->uc, e, on_done, &c->x) != 0) {
     curl_easy_cleanup(e);
+    tw_buf_free(&c->r.body);
+    free(c);
     return NULL;
   }
+  return c;
+}
+
+json_t *tw_simfx_control_finish(tw_simfx_t *fx, tw_simcall_t *c, long *status) {
   json_t *j = NULL;
-  if (tw_test_run_flag(&fx->loop, &r.done) && r.curl_rc == CURLE_OK) {
+  if (c && tw_test_run_flag(&fx->loop, &c->r.done) &&
+      c->r.curl_rc == CURLE_OK) {
     json_error_t je;
-    j = json_loadb(r.body.data ? r.body.data : "", r.body.len, 0, &je);
+    j = json_loadb(c->r.body.data ? c->r.body.data : "", c->r.body.len, 0, &je);
     if (status)
-      *status = r.status;
+      *status = c->r.status;
   }
-  tw_buf_free(&r.body);
+  if (c) {
+    tw_buf_free(&c->r.body);
+    free(c);
+  }
   return j;
+}
+
+json_t *tw_simfx_control(tw_simfx_t *fx, const char *method, const char *path,
+                         const char *json, long *status) {
+  return tw_simfx_control_finish(
+      fx, tw_simfx_control_start(fx, method, path, json), status);
 }
 
 const char *tw_simfx_jstr(const json_t *o, const char *key) {

@@ -62,6 +62,15 @@ void tw_simresp_free(tw_simresp_t *r);
 json_t *tw_simfx_control(tw_simfx_t *fx, const char *method, const char *path,
                          const char *json, long *status);
 
+/* The same in two steps, so that other requests can run meanwhile (long
+ * polls): start returns a handle or NULL; finish runs the loop until the
+ * answer and frees the handle. */
+typedef struct tw_simcall tw_simcall_t;
+tw_simcall_t *tw_simfx_control_start(tw_simfx_t *fx, const char *method,
+                                     const char *path, const char *json);
+json_t *tw_simfx_control_finish(tw_simfx_t *fx, tw_simcall_t *call,
+                                long *status);
+
 /* Member `key` of `o` as a string ("" when absent or not a string). */
 const char *tw_simfx_jstr(const json_t *o, const char *key);
 

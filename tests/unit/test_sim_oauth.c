@@ -860,6 +860,27 @@ static void test_forced_bad_readback(void **state) {
       json_integer_value(json_object_get(json_array_get(reqs, 0), "seq")), 3);
   assert_string_equal(tw_simfx_jstr(json_array_get(reqs, 0), "body"), cc);
   json_decref(j);
+  /* A long poll waits for the next request. */
+  char lp[128];
+  snprintf(lp, sizeof(lp), "/api/requests?since=%llu&wait_ms=15000",
+           (unsigned long long)tw_sim_api_last_seq(fx->sim));
+  tw_simcall_t *call = tw_simfx_control_start(fx, "GET", lp, NULL);
+  assert_non_null(call);
+  /* Let the poll arrive and be suspended before the request it waits for. */
+  j = tw_simfx_control(fx, "GET", "/health", NULL, &st);
+  json_decref(j);
+  const char *hv[] = {"Authorization: OAuth longpoll", NULL};
+  assert_int_equal(tw_simfx_api(fx, "GET", "/oauth2/validate", hv, NULL, &r),
+                   0);
+  tw_simresp_free(&r);
+  j = tw_simfx_control_finish(fx, call, &st);
+  assert_int_equal(st, 200);
+  reqs = json_object_get(j, "requests");
+  assert_int_equal(json_array_size(reqs), 1);
+  assert_string_equal(tw_simfx_jstr(json_array_get(reqs, 0), "authorization"),
+                      "OAuth longpoll");
+  json_decref(j);
+  n++;
   j = tw_simfx_control(fx, "GET", "/api/counters", NULL, &st);
   assert_int_equal(json_integer_value(json_object_get(j, "forced")), 3);
   assert_int_equal(json_integer_value(json_object_get(j, "requests")), n);
