@@ -349,6 +349,18 @@ static void test_device_flow(void **state) {
   tw_token_store_free(st);
 }
 
+static void test_device_slow_down(void **state) {
+  fx_t *fx = *state;
+  fx->device = true;
+  /* The first poll is told to slow down: the command keeps polling (5 s
+   * further apart, as RFC 8628 says) instead of failing. */
+  fake_oauth_force(fx->fake, FAKE_DEVICE_TOKEN, 1, 400,
+                   "{\"status\":400,\"message\":\"slow_down\"}");
+  run_auth(fx, "--device");
+  assert_int_equal(fx->exit_status, 0);
+  assert_int_equal(fake_oauth_count(fx->fake, FAKE_DEVICE_TOKEN), 2);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_browser_login, setup, teardown),
@@ -357,6 +369,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_exchange_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(test_no_wait, setup, teardown),
       cmocka_unit_test_setup_teardown(test_device_flow, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_device_slow_down, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
