@@ -151,7 +151,12 @@ typedef enum {
    * 0 is a permanent ban. reason is optional. */                              \
   K(BAN_USER, BanUser, ban_user, TW_EVENT_ACTION,                              \
     F(ban_user, duration, INT)                                                 \
-    F(ban_user, reason, STR))
+    F(ban_user, reason, STR))                                                  \
+  /* The credentials cannot be renewed without a person: the refresh token   \
+   * or the configured code was refused, or the client id/secret are wrong.  \
+   * reason says what happened and what to do (run `twitchd auth`). */        \
+  K(AUTH_REQUIRED, AuthRequired, auth_required, TW_EVENT_INCOMING,             \
+    F(auth_required, reason, STR))
 /* clang-format on */
 
 /* The kinds, generated: TW_EVENT_MESSAGE, TW_EVENT_JOIN_ROOM, ... */

@@ -6,6 +6,7 @@
 
 int tw__cli_run(int argc, char **argv);
 int tw__cli_check(int argc, char **argv);
+int tw__cli_auth(int argc, char **argv);
 int tw__cli_parse_irc(int argc, char **argv);
 int tw__cli_sim(int argc, char **argv);
 

@@ -14,6 +14,8 @@ static const cli_cmd_t commands[] = {
     {"run", tw__cli_run,
      "run the bot (-c FILE); with no config, against the simulator"},
     {"check", tw__cli_check, "validate a configuration file (-c FILE)"},
+    {"auth", tw__cli_auth,
+     "log the bot's account in, store its tokens (-c FILE [--device])"},
     {"sim", tw__cli_sim, "run the Twitch simulator on 127.0.0.1"},
     {"parse-irc", tw__cli_parse_irc,
      "parse raw IRC lines from stdin, print one JSON object per line"},
