@@ -10,7 +10,7 @@
 #include "twitchd/log.h"
 #include "twitchd/runtime.h"
 #include "twitchd/twitch_actions.h"
-#include "twitchd/token_store.h"
+#include "twitchd/creds.h"
 #include "twitchd/uv_curl.h"
 #include "twitchd/webhook.h"
 
@@ -42,7 +42,8 @@ struct tw_runtime {
   char **channels;
   size_t nchannels;
 
-  tw_token_set_t tokens;
+  tw_creds_t *creds;
+  tw_chat_opts_t chat_base;
 
   tw_runtime_stats_t stats;
   bool started;
@@ -201,6 +202,11 @@ static int route_twitch(tw_runtime_t *rt, const tw_event_t *a) {
     const char *text = a->u.message.text;
     if (text == NULL || text[0] == '\0')
       return TW_EINVAL;
+    if (rt->chat == NULL) {
+      tw_warn(MOD, "cannot send to #%s: chat waits for the login to finish",
+              room);
+      return TW_EAGAIN;
+    }
     if (rt->chat_anonymous) {
       tw_warn(MOD,
               "cannot send to #%s: chat is read-only without a token "
@@ -287,73 +293,109 @@ static void add_secret(const char *secret, void *arg) {
   tw_log_add_secret(secret);
 }
 
-/* Finds the chat token: the override, else the token file; no file means
- * anonymous, read-only chat. */
-static int load_tokens(tw_runtime_t *rt, const tw_config_twitch_t *tc) {
-  if (rt->opts.token != NULL)
-    return 0;
-  tw_token_store_t *store = NULL;
-  int rc = tw_token_store_new(tc->token_file, &store);
-  if (rc != 0) {
-    tw_error(MOD, "token file: %s", tw_strerror(rc));
-    return TW_ECONFIG;
-  }
-  rc = tw_token_store_load(store, &rt->tokens);
-  if (rc == TW_ENOTFOUND) {
-    tw_warn(MOD,
-            "no token in %s: chat is read-only (anonymous); run `twitchd "
-            "auth -c <config>` to log the bot in",
-            tw_token_store_path(store));
-    rc = 0;
-  } else if (rc != 0) {
-    tw_error(MOD, "%s", tw_token_store_error(store));
-    rc = TW_ECONFIG;
-  }
-  tw_token_store_free(store);
-  return rc;
-}
-
 static void on_chat_closed(tw_chat_t *chat, void *ud);
 
-static int make_chat(tw_runtime_t *rt, const tw_config_twitch_t *tc) {
-  tw_chat_opts_t o;
-  if (rt->opts.chat_base)
-    o = *rt->opts.chat_base;
+static void on_chat_refresh(tw_chat_t *chat, void *ud) {
+  tw_runtime_t *rt = ud;
+  if (rt->creds)
+    tw_creds_chat_refresh(rt->creds, chat);
   else
-    tw_chat_opts_default(&o);
+    tw_chat_token_failed(chat, TW_EAUTH); /* a fixed token cannot renew */
+}
+
+/* Creates the chat client with `token` (NULL: anonymous, read-only) and,
+ * when the credentials manager looks after the token, binds them. */
+static int make_chat(tw_runtime_t *rt, const char *token, const char *login) {
+  const tw_config_twitch_t *tc = tw_config_twitch(rt->cfg);
+  tw_chat_opts_t o = rt->chat_base;
   o.url = rt->irc_url ? rt->irc_url : tc->irc.url;
   o.ca_file = rt->ca_file ? rt->ca_file : tc->ca_file;
   o.channels = (const char *const *)rt->channels;
   o.nchannels = rt->nchannels;
   o.connector = TW_RUNTIME_TWITCH;
-  if (rt->opts.token) {
-    o.token = rt->opts.token;
-    o.login = rt->opts.login;
-  } else {
-    o.token = rt->tokens.access_token;
-    o.login = rt->tokens.login;
-  }
-  rt->chat_anonymous = o.token == NULL || o.token[0] == '\0';
+  o.token = token;
+  o.login = login;
+  rt->chat_anonymous = token == NULL || token[0] == '\0';
   tw_chat_cb_t cb = {.on_event = on_chat_event,
                      .on_notice = on_chat_notice,
                      .on_status = on_chat_status,
+                     .refresh_token = on_chat_refresh,
                      .on_closed = on_chat_closed};
-  return tw_chat_new(rt->loop, &o, &cb, rt, &rt->chat);
+  int rc = tw_chat_new(rt->loop, &o, &cb, rt, &rt->chat);
+  if (rc == 0 && rt->creds && !rt->chat_anonymous)
+    rc = tw_creds_chat_attach(rt->creds, rt->chat);
+  return rc;
 }
 
-/* The Helix client and the actions on it. Without a token there is nothing
- * Helix would accept: actions then fail with TW_EAUTH through the client. */
+/* The chat client could not be made when the runtime started (the
+ * configured code was still being exchanged): make it now, with the token
+ * that came, or anonymous when the login failed for good. */
+static void late_chat(tw_runtime_t *rt, const char *token) {
+  if (rt->chat || rt->closing)
+    return;
+  int rc = make_chat(rt, token, token ? tw_creds_login(rt->creds) : NULL);
+  if (rc == 0 && rt->started)
+    rc = tw_chat_start(rt->chat);
+  if (rc != 0)
+    tw_error(MOD, "cannot start chat: %s", tw_strerror(rc));
+}
+
+static void on_creds(void *arg, tw_creds_t *c, tw_creds_change_t what,
+                     const char *token, const char *reason) {
+  (void)c;
+  (void)reason;
+  tw_runtime_t *rt = arg;
+  if (what == TW_CREDS_USER_TOKEN)
+    late_chat(rt, token);
+  else if (what == TW_CREDS_USER_DEAD)
+    late_chat(rt, NULL);
+}
+
+static void on_creds_event(tw_event_t *ev, void *ud) {
+  tw_runtime_t *rt = ud;
+  if (!rt->closing)
+    handle_event(rt, ev);
+  tw_event_free(ev);
+}
+
+/* The credentials manager: the token file (or the configured code), with
+ * validation and refresh. Not used when the caller gave a fixed token. */
+static int make_creds(tw_runtime_t *rt, const tw_config_twitch_t *tc) {
+  tw_creds_opts_t co;
+  tw_creds_opts_default(&co);
+  co.client_id = tc->client_id;
+  co.client_secret = tc->client_secret;
+  co.code = tc->code;
+  co.redirect_uri = tc->redirect.url;
+  co.token_file = tc->token_file;
+  co.ca_file = rt->ca_file ? rt->ca_file : tc->ca_file;
+  co.oauth_base = tc->oauth.url;
+  co.connector = TW_RUNTIME_TWITCH;
+  co.curl = rt->curl;
+  co.on_event = on_creds_event;
+  co.ud = rt;
+  int rc = tw_creds_new(rt->loop, &co, &rt->creds);
+  if (rc == 0)
+    rc = tw_creds_start(rt->creds);
+  if (rc != 0)
+    return TW_ECONFIG; /* creds logged why, naming the file */
+  return tw_creds_subscribe(rt->creds, on_creds, rt);
+}
+
+/* The Helix client and the actions on it. */
 static int make_helix(tw_runtime_t *rt, const tw_config_twitch_t *tc) {
-  const char *tok = rt->opts.token ? rt->opts.token : rt->tokens.access_token;
-  const char *uid = rt->opts.token ? rt->opts.user_id : rt->tokens.user_id;
-  if ((tok && !(rt->fixed_token = strdup(tok))) ||
-      (uid && !(rt->fixed_user_id = strdup(uid))))
-    return TW_ENOMEM;
-  rt->src = (tw_token_source_t){.current = fixed_current,
-                                   .user_id = fixed_user_id,
-                                   .refresh = fixed_refresh,
-                                   .cancel = fixed_cancel,
-                                   .ud = rt};
+  if (rt->creds) {
+    rt->src = tw_creds_user_source(rt->creds);
+  } else {
+    if ((rt->opts.token && !(rt->fixed_token = strdup(rt->opts.token))) ||
+        (rt->opts.user_id && !(rt->fixed_user_id = strdup(rt->opts.user_id))))
+      return TW_ENOMEM;
+    rt->src = (tw_token_source_t){.current = fixed_current,
+                                  .user_id = fixed_user_id,
+                                  .refresh = fixed_refresh,
+                                  .cancel = fixed_cancel,
+                                  .ud = rt};
+  }
   tw_helix_client_opts_t ho = {0};
   ho.base_url = rt->opts.helix_url ? rt->opts.helix_url : tc->helix.url;
   ho.client_id = tc->client_id;
@@ -375,7 +417,6 @@ static void rt_free(tw_runtime_t *rt) {
   tw_bot_free(rt->bot);
   tw_chat_free(rt->chat);
   free_channels(rt);
-  tw_token_set_clear(&rt->tokens);
   tw_config_free(rt->cfg);
   free(rt->irc_url);
   free(rt->helix_url);
@@ -410,15 +451,29 @@ int tw_runtime_new(uv_loop_t *loop, tw_config_t *cfg,
   apply_logging(cfg);
   tw_config_foreach_secret(cfg, add_secret, NULL);
 
+  if (rt->opts.chat_base)
+    rt->chat_base = *rt->opts.chat_base;
+  else
+    tw_chat_opts_default(&rt->chat_base);
+  rt->cfg = cfg; /* given back to the caller on failure */
   int rc = copy_channels(rt, tc);
-  if (rc == 0)
-    rc = load_tokens(rt, tc);
-  if (rc == 0)
-    rc = make_chat(rt, tc);
   if (rc == 0) {
     rt->curl = tw_uvcurl_new(loop);
     if (rt->curl == NULL)
       rc = TW_ENOMEM;
+  }
+  if (rc == 0 && rt->opts.token == NULL)
+    rc = make_creds(rt, tc);
+  if (rc == 0) {
+    if (rt->opts.token)
+      rc = make_chat(rt, rt->opts.token, rt->opts.login);
+    else if (tw_creds_user_token(rt->creds) != NULL)
+      rc = make_chat(rt, tw_creds_user_token(rt->creds),
+                     tw_creds_login(rt->creds));
+    else if (tw_creds_state(rt->creds) != TW_CREDS_STARTING)
+      rc = make_chat(rt, NULL, NULL); /* no login yet: read-only */
+    /* else: the configured code is being exchanged; chat starts when the
+     * token arrives (on_creds). */
   }
   if (rc == 0)
     rc = make_helix(rt, tc);
@@ -439,6 +494,11 @@ int tw_runtime_new(uv_loop_t *loop, tw_config_t *cfg,
       tw_twitch_actions_close(rt->actions, NULL, NULL);
     if (rt->helix)
       tw_helix_client_close(rt->helix, NULL, NULL);
+    if (rt->creds) {
+      if (rt->chat)
+        tw_creds_chat_detach(rt->creds, rt->chat);
+      tw_creds_close(rt->creds, NULL, NULL);
+    }
     if (rt->curl)
       tw_uvcurl_close(rt->curl, NULL, NULL);
     rt->cfg = NULL;
@@ -448,7 +508,6 @@ int tw_runtime_new(uv_loop_t *loop, tw_config_t *cfg,
   /* What was borrowed for this call has been copied where it is kept. */
   rt->opts.token = rt->opts.login = rt->opts.user_id = NULL;
   rt->opts.chat_base = NULL;
-  rt->cfg = cfg;
   if (tw_bot_reload_config(rt->bot, cfg) != 0) {
     for (size_t i = 0; i < tw_bot_load_error_count(rt->bot); i++)
       tw_error(MOD, "%s", tw_bot_load_error(rt->bot, i));
@@ -466,8 +525,7 @@ int tw_runtime_start(tw_runtime_t *rt) {
   int rc = tw_bot_timer_new(rt->loop, rt->bot, &rt->timer);
   if (rc != 0)
     return rc;
-  rc = tw_chat_start(rt->chat);
-  if (rc != 0)
+  if (rt->chat && (rc = tw_chat_start(rt->chat)) != 0)
     return rc;
   rt->started = true;
   return 0;
@@ -493,14 +551,14 @@ static void warn_kept(const char *what) {
 }
 
 static void reload_channels(tw_runtime_t *rt, const tw_config_twitch_t *tc) {
-  for (size_t i = 0; i < tc->channel_count; i++)
+  for (size_t i = 0; i < tc->channel_count && rt->chat; i++)
     if (!has_channel((const char *const *)rt->channels, rt->nchannels,
                      tc->channels[i])) {
       int rc = tw_chat_join(rt->chat, tc->channels[i]);
       tw_log(rc ? TW_LOG_WARN : TW_LOG_INFO, MOD, "reload: join #%s%s%s",
              tc->channels[i], rc ? ": " : "", rc ? tw_strerror(rc) : "");
     }
-  for (size_t i = 0; i < rt->nchannels; i++)
+  for (size_t i = 0; i < rt->nchannels && rt->chat; i++)
     if (!has_channel(tc->channels, tc->channel_count, rt->channels[i])) {
       int rc = tw_chat_part(rt->chat, rt->channels[i]);
       tw_log(rc ? TW_LOG_WARN : TW_LOG_INFO, MOD, "reload: leave #%s%s%s",
@@ -611,6 +669,13 @@ void tw_runtime_close(tw_runtime_t *rt, void (*cb)(void *ud), void *ud) {
   if (rt->timer) {
     tw_bot_timer_close(rt->timer);
     rt->timer = NULL;
+  }
+  if (rt->creds) {
+    if (rt->chat)
+      tw_creds_chat_detach(rt->creds, rt->chat);
+    rt->pending_close++;
+    tw_creds_close(rt->creds, on_set_closed, rt);
+    rt->creds = NULL;
   }
   if (rt->webhooks) {
     rt->pending_close++;

@@ -30,14 +30,15 @@
 #include "cli/cli.h"
 #include "twitchd/config.h"
 #include "twitchd/error.h"
+#include "twitchd/buf.h"
 #include "twitchd/log.h"
+#include "twitchd/oauth.h"
 #include "twitchd/runtime.h"
 #include "twitchd/sim.h"
 
 #define MOD "run"
 /* Longest line read from the --inject FIFO; longer ones are skipped. */
 #define TW_MAX_INJECT_LINE 65536
-#define SIM_BOT_LOGIN "twitchd_bot"
 #define SIM_DEFAULT_CHANNEL "twitchd_demo"
 
 typedef struct {
@@ -54,6 +55,8 @@ typedef struct {
   tw_sim_t *sim;
   char sim_token[41];
   char sim_url[128];
+  char sim_helix[128];
+  tw_sim_token_info_t sim_bot; /* whose token the bot has */
   char *demo_channel;
   unsigned demo_step;
 
@@ -155,7 +158,7 @@ static int start_sim(run_t *r, const tw_config_t *cfg) {
   const tw_config_twitch_t *tc = tw_config_twitch(cfg);
   tw_sim_opts_t so = {0};
   so.listeners = TW_SIM_LISTEN_IRC | TW_SIM_LISTEN_IRCS | TW_SIM_LISTEN_WSS |
-                 TW_SIM_LISTEN_CONTROL;
+                 TW_SIM_LISTEN_CONTROL | TW_SIM_LISTEN_API;
   char detail[256];
   int rc = tw_sim_new(&r->loop, &so, &r->sim, detail, sizeof(detail));
   if (rc != 0) {
@@ -164,25 +167,42 @@ static int start_sim(run_t *r, const tw_config_t *cfg) {
   }
   tw_sim_set_observer(r->sim, sim_observer, r);
 
+  /* The bot runs as the broadcaster's own account (the first channel), as
+   * the seed's connector did: Helix changes a title only with the
+   * broadcaster's token. Its token has every scope twitchd asks for. */
   unsigned char rnd[20];
   if (RAND_bytes(rnd, sizeof(rnd)) != 1)
     return TW_EIO;
   for (size_t i = 0; i < sizeof(rnd); i++)
     snprintf(r->sim_token + 2 * i, 3, "%02x", rnd[i]);
   tw_log_add_secret(r->sim_token);
-  tw_sim_user_t bot = {.login = SIM_BOT_LOGIN, .display_name = "twitchd_bot"};
-  if ((rc = tw_sim_add_user(r->sim, &bot)) != 0 ||
-      (rc = tw_sim_add_token(r->sim, r->sim_token, SIM_BOT_LOGIN, 0)) != 0)
-    return rc;
-  for (size_t i = 0; i < tc->channel_count; i++) {
+  tw_scopes_t scopes = {0};
+  tw_buf_t text;
+  tw_buf_init(&text, TW_SIM_MAX_SCOPE_TEXT);
+  rc = tw_oauth_scopes_for(TW_FEAT_ALL, &scopes);
+  if (rc == 0)
+    rc = tw_scopes_join(&scopes, &text);
+  if (rc == 0)
+    rc = tw_buf_append(&text, "", 1); /* NUL */
+  tw_scopes_free(&scopes);
+  for (size_t i = 0; i < tc->channel_count && rc == 0; i++) {
     tw_sim_room_t room = {.name = tc->channels[i]};
     tw_sim_user_t owner = {.login = tc->channels[i]};
-    if ((rc = tw_sim_add_user(r->sim, &owner)) != 0 ||
-        (rc = tw_sim_add_room(r->sim, &room)) != 0 ||
-        (rc = tw_sim_set_role(r->sim, tc->channels[i], SIM_BOT_LOGIN,
-                              TW_SIM_ROLE_MOD)) != 0)
-      return rc;
+    if ((rc = tw_sim_add_user(r->sim, &owner)) == 0)
+      rc = tw_sim_add_room(r->sim, &room);
   }
+  if (rc == 0) {
+    tw_sim_token_t tok = {.token = r->sim_token,
+                          .login = tc->channels[0],
+                          .client_id = tc->client_id,
+                          .scopes = (const char *)text.data};
+    rc = tw_sim_add_token_ex(r->sim, &tok);
+  }
+  tw_buf_free(&text);
+  if (rc == 0)
+    rc = tw_sim_token_info(r->sim, r->sim_token, &r->sim_bot);
+  if (rc != 0)
+    return rc;
   r->demo_channel = strdup(tc->channels[0]);
   if (r->demo_channel == NULL)
     return TW_ENOMEM;
@@ -200,11 +220,14 @@ static int start_sim(run_t *r, const tw_config_t *cfg) {
   snprintf(r->sim_url, sizeof(r->sim_url), "%s://127.0.0.1:%u%s", scheme,
            (unsigned)tw_sim_port(r->sim, listener),
            listener == TW_SIM_LISTEN_WSS ? "/" : "");
+  snprintf(r->sim_helix, sizeof(r->sim_helix), "https://127.0.0.1:%u/helix",
+           (unsigned)tw_sim_port(r->sim, TW_SIM_LISTEN_API));
   tw_info("sim",
-          "simulator up: chat %s, control http://127.0.0.1:%u "
-          "(docs/simulator.md); the bot is %s, moderator in #%s",
-          r->sim_url, (unsigned)tw_sim_port(r->sim, TW_SIM_LISTEN_CONTROL),
-          SIM_BOT_LOGIN, r->demo_channel);
+          "simulator up: chat %s, Helix %s, control http://127.0.0.1:%u "
+          "(docs/simulator.md); the bot is %s, the channel's own account",
+          r->sim_url, r->sim_helix,
+          (unsigned)tw_sim_port(r->sim, TW_SIM_LISTEN_CONTROL),
+          r->sim_bot.login);
   return 0;
 }
 
@@ -469,8 +492,10 @@ int tw__cli_run(int argc, char **argv) {
       goto out;
     }
     ro.irc_url = r.sim_url;
+    ro.helix_url = r.sim_helix;
     ro.ca_file = tw_sim_ca_file(r.sim);
-    ro.login = SIM_BOT_LOGIN;
+    ro.login = r.sim_bot.login;
+    ro.user_id = r.sim_bot.user_id;
     ro.token = r.sim_token;
   }
   rc = tw_runtime_new(&r.loop, cfg, &ro, &r.rt);

@@ -56,6 +56,9 @@ typedef struct slot {
   uint64_t last_renew_ms;
   bool renew_requested;
   bool use_code; /* the next renewal exchanges the configured code */
+  /* A token from the code exchange: subscribers hear of it once its
+   * validation has told whose it is (chat needs the login for NICK). */
+  bool announce_after_validate;
   bool dirty;
   bool dirty_logged; /* the current write outage was reported */
   uint64_t save_at_ms;
@@ -475,6 +478,7 @@ static void on_renewed(void *arg, int err, long status, const char *body,
       tw_info(LOG_MOD, "exchanged the configured code for tokens, saved to %s",
               tw_token_store_path(c->store));
       s->next_validate_ms = tw_now_ms(); /* learn who we are */
+      s->announce_after_validate = true;
     } else {
       tw_info(LOG_MOD, "user access token refreshed");
     }
@@ -491,8 +495,9 @@ static void on_renewed(void *arg, int err, long status, const char *body,
   }
   free_secret(&old_access);
   c->detail[0] = '\0';
-  notify(c, s->is_app ? TW_CREDS_APP_TOKEN : TW_CREDS_USER_TOKEN, s->access,
-         NULL);
+  if (!s->announce_after_validate)
+    notify(c, s->is_app ? TW_CREDS_APP_TOKEN : TW_CREDS_USER_TOKEN, s->access,
+           NULL);
   answer_waiters(s, 0, false);
   reschedule(s);
 }
@@ -580,6 +585,10 @@ static void on_validated(void *arg, int err, long status, const char *body,
         c->state = TW_CREDS_READY;
       tw_info(LOG_MOD, "user token valid: logged in as %s (id %s)",
               s->login ? s->login : "?", s->user_id ? s->user_id : "?");
+      if (s->announce_after_validate) {
+        s->announce_after_validate = false;
+        notify(c, TW_CREDS_USER_TOKEN, s->access, NULL);
+      }
     } else {
       tw_debug(LOG_MOD, "app token valid");
     }

@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # twitchd run against twitchd sim, as a user would run them: a config whose
-# endpoints.irc points at the simulator, a token file, two skills. Checks
+# endpoints point at the simulator, with the seed's way of logging in (an
+# authorization `code` in the config, exchanged on the first start), and
+# skills. Checks that the code is exchanged and the tokens stored (0600),
 # that the chat events received are logged, that a skill answers in the
 # simulator's chat, that an event written to the --inject FIFO reaches the
-# skills, that SIGHUP reloads a changed skill without a new connection, that
-# a broken config on SIGHUP keeps the running one, and that SIGTERM stops
-# with status 0.
+# skills (follow -> chat, stream started -> a Rocket.Chat webhook), that the
+# seed's spam and !title skills ban, delete and retitle through Helix, that
+# an expired token is refreshed when chat logs in again, that SIGHUP reloads
+# a changed skill without a new connection, that a broken config on SIGHUP
+# keeps the running one, and that SIGTERM stops with status 0. No token or
+# secret reaches the log, at debug level.
 set -euo pipefail
 
 : "${TW_BIN:?TW_BIN must point to the twitchd binary}"
@@ -48,9 +53,8 @@ printf 'connectors:\n  twitch:\n    client-id: x\n    channel: c\n    bogus: 1\n
 set -e
 grep -q "bad.yaml:5:5" "$work/bad.err" || fail "config error without file:line:col: $(cat "$work/bad.err")"
 
-token=runtesttoken0123456789
 mkfifo "$work/simout"
-"$TW_BIN" sim --token "$token=testbot" --room chan=4242 --mod chan=testbot \
+"$TW_BIN" sim --room chan --consent-login chan \
   --no-wss --no-ws --no-irc >"$work/simout" 2>"$work/sim.err" &
 simpid=$!
 exec 3<"$work/simout"
@@ -59,7 +63,11 @@ echo "$line" >"$work/ports.json"
 get() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$work/ports.json" "$1"; }
 control=$(get control)
 ircs=$(get ircs)
+oauth=$(get oauth)
+helix=$(get helix)
 ca=$(get ca_file)
+client_id=$(get client_id)
+client_secret=$(get client_secret)
 
 ctl() { # METHOD PATH [JSON]
   if [ $# -ge 3 ]; then
@@ -69,8 +77,15 @@ ctl() { # METHOD PATH [JSON]
   fi
 }
 
-# The token file, as `twitchd auth` writes it (mode 0600).
-(umask 077 && printf '{"version":1,"access_token":"%s","login":"testbot","user_id":"4243","scopes":["chat:read","chat:edit"]}\n' "$token" >"$work/tokens.json")
+# The bot runs as the broadcaster's own account, as the seed's connector
+# did: Modify Channel Information accepts only the broadcaster's token.
+# The seed's first step, played by curl as the browser: consent at the
+# authorize URL, and the code from the redirect's address.
+scopes="chat:read+chat:edit+moderator:manage:banned_users+moderator:manage:chat_messages+channel:manage:broadcast+clips:edit"
+location=$(curl -s --cacert "$ca" -o /dev/null -w '%{redirect_url}' \
+  "$oauth/authorize?client_id=$client_id&redirect_uri=http://localhost&response_type=code&scope=$scopes&state=s1")
+code=$(python3 -c 'import sys,urllib.parse as u; print(u.parse_qs(u.urlparse(sys.argv[1]).query)["code"][0])' "$location")
+[ -n "$code" ] || fail "no code from the simulator's authorize: $location"
 
 # A stand-in for Rocket.Chat's incoming webhook: stores each POST body.
 python3 - "$work" <<'PYEOF' &
@@ -107,16 +122,23 @@ end)
 EOF
 cp "$TW_SRC/examples/skills/follow.lua" "$work/skills/follow.lua"
 cp "$TW_SRC/examples/skills/stream_started.lua" "$work/skills/stream_started.lua"
+cp "$TW_SRC/examples/skills/spam.lua" "$work/skills/spam.lua"
+cp "$TW_SRC/examples/skills/title.lua" "$work/skills/title.lua"
 cat >"$work/twitchd.yaml" <<EOF
 connectors:
   twitch:
-    client-id: testclient
+    client-id: $client_id
+    client-secret: $client_secret
+    code: $code
+    redirect: http://localhost
     channel: chan
     token-file: tokens.json
     ca-file: $ca
     always-listening: true
     endpoints:
       irc: $ircs
+      oauth: $oauth
+      helix: $helix
   webhook:
     rocketchat:
       kind: rocketchat
@@ -128,6 +150,11 @@ skills:
     path: skills/ping.lua
   - name: follow
     path: skills/follow.lua
+  - name: spam
+    path: skills/spam.lua
+  - name: title
+    path: skills/title.lua
+    whitelisted: [chan]
 logging:
   level: debug
 EOF
@@ -137,19 +164,82 @@ mkfifo "$work/inject"
 "$TW_BIN" run -c "$work/twitchd.yaml" --inject "$work/inject" >"$work/bot.log" 2>&1 &
 botpid=$!
 wait_log "joined #chan"
+# The code was exchanged and the tokens stored, readable by us only.
+[ -f "$work/tokens.json" ] || fail "no token file after the code exchange"
+[ "$(stat -c %a "$work/tokens.json")" = 600 ] || fail "token file mode $(stat -c %a "$work/tokens.json")"
+tok() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$work/tokens.json" "$1"; }
+token=$(tok access_token)
+refresh1=$(tok refresh_token)
+[ "$(tok login)" = chan ] || fail "token file login $(tok login)"
 
 # A viewer speaks: the event is logged, the skill answers in the room.
 ctl POST /chat/say '{"room":"chan","login":"viewer","text":"!ping 1"}' >/dev/null
 wait_log '"event":"Message"'
 grep -F '"text":"!ping 1"' "$work/bot.log" | grep -qF '"user":"viewer"' || fail "Message event not logged with its user and text"
-ctl GET "/chat/sent?login=testbot&contains=pong%20v1&wait_ms=10000" | grep -q 'PRIVMSG #chan :pong v1 1' || fail "the skill's answer never reached the simulator"
+ctl GET "/chat/sent?login=chan&contains=pong%20v1&wait_ms=10000" | grep -q 'PRIVMSG #chan :pong v1 1' || fail "the skill's answer never reached the simulator"
 
-# The token never reaches the log, even at debug level.
-if grep -qF "$token" "$work/bot.log"; then fail "token in the log"; fi
+# The seed's !title: the broadcaster may (Helix Modify Channel
+# Information), a viewer may not.
+ctl POST /chat/say '{"room":"chan","login":"viewer","text":"!title viewer title"}' >/dev/null
+ctl POST /chat/say '{"room":"chan","login":"chan","text":"!title Coding a bot in C"}' >/dev/null
+helix_get() { curl -sf --cacert "$ca" -H "Authorization: Bearer $token" -H "Client-Id: $client_id" "$helix$1"; }
+chan_id=$(helix_get "/users?login=chan" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"][0]["id"])')
+for _ in $(seq 1 100); do
+  helix_get "/channels?broadcaster_id=$chan_id" | grep -qF '"title":"Coding a bot in C"' && break
+  sleep 0.1
+done
+helix_get "/channels?broadcaster_id=$chan_id" | grep -qF '"title":"Coding a bot in C"' || fail "title not changed: $(helix_get "/channels?broadcaster_id=$chan_id")"
+grep -q "users constraint refused user 'viewer'" "$work/bot.log" || fail "the viewer's !title was not refused"
+
+# The seed's spam skill: ban (Helix Ban User) and delete (Delete Chat
+# Messages) the follower seller.
+spam_id=$(ctl POST /chat/say '{"room":"chan","login":"spammer","text":"Wanna become famous? Buy followers at x.invalid"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+for _ in $(seq 1 100); do
+  helix_get "/moderation/banned?broadcaster_id=$chan_id" | grep -qF '"user_login":"spammer"' && break
+  sleep 0.1
+done
+helix_get "/moderation/banned?broadcaster_id=$chan_id" | grep -qF '"user_login":"spammer"' || fail "spammer not banned"
+for _ in $(seq 1 100); do
+  ctl GET /api/requests | grep -qF "message_id=$spam_id" && break
+  sleep 0.1
+done
+ctl GET /api/requests | python3 -c '
+import json, sys
+reqs = json.load(sys.stdin)["requests"]
+d = [r for r in reqs if r["method"] == "DELETE" and r["path"] == "/helix/moderation/chat" and sys.argv[1] in r["query"]]
+assert d, "no Delete Chat Messages for the spam message"
+assert d[-1]["status"] in (204, 404), d[-1]["status"]
+' "$spam_id" || fail "spam message not deleted"
+
+# The token never reaches the log, even at debug level; nor the secrets.
+for secret in "$token" "$refresh1" "$client_secret" "$code"; do
+  if grep -qF -- "$secret" "$work/bot.log"; then fail "a secret in the log"; fi
+done
+
+# The token expires while chat is connected; the connection drops; the
+# next login is refused, the credentials are refreshed once, chat logs in
+# again, and the rotated refresh token is in the file.
+ctl POST /api/tokens/expire "{\"token\":\"$token\"}" >/dev/null
+logins_before=$(grep -c "chat: logged in as chan" "$work/bot.log")
+ctl POST /chat/drop '{"conn":0}' >/dev/null
+for _ in $(seq 1 300); do
+  [ "$(grep -c "chat: logged in as chan" "$work/bot.log")" -gt "$logins_before" ] && break
+  sleep 0.1
+done
+[ "$(grep -c "chat: logged in as chan" "$work/bot.log")" -gt "$logins_before" ] || fail "chat did not log in again after the token expired"
+[ "$(tok access_token)" != "$token" ] || fail "the access token was not renewed"
+[ "$(tok refresh_token)" != "$refresh1" ] || fail "the rotated refresh token was not stored"
+token=$(tok access_token)
+n_refresh=$(ctl GET /api/requests | python3 -c '
+import json, sys
+print(sum(1 for r in json.load(sys.stdin)["requests"] if r["path"] == "/oauth2/token" and "grant_type=refresh_token" in (r.get("body") or "")))')
+[ "$n_refresh" = 1 ] || fail "$n_refresh refresh requests, want 1"
+ctl POST /chat/say '{"room":"chan","login":"viewer","text":"!ping 9"}' >/dev/null
+ctl GET "/chat/sent?login=chan&contains=pong%20v1%209&wait_ms=10000" | grep -q 'pong v1 9' || fail "no answer after the refresh"
 
 # The test hook: an event the simulator cannot produce (a follow).
 echo '{"event":"UserFollowed","user":"newfan","follower":"newfan"}' >"$work/inject"
-ctl GET "/chat/sent?login=testbot&contains=follow%20newfan&wait_ms=10000" | grep -q 'Thank you so much for the follow newfan' || fail "injected follow not thanked in chat"
+ctl GET "/chat/sent?login=chan&contains=follow%20newfan&wait_ms=10000" | grep -q 'Thank you so much for the follow newfan' || fail "injected follow not thanked in chat"
 # The seed's first example: the stream goes live, Rocket.Chat hears of it.
 echo '{"event":"StreamStarted","title":"Building a bot","viewers":5}' >"$work/inject"
 want='/hooks/abc/secrettokenvalue {"text":"I'"'"'m live on twitch, come see me work on Building a bot"'
@@ -167,9 +257,9 @@ wait_log 'no field "folower"'
 accepted_before=$(ctl GET /chat/counters | python3 -c 'import json,sys; print(json.load(sys.stdin)["conns_accepted"])')
 sed -i 's/pong v1/pong v2/' "$work/skills/ping.lua"
 kill -HUP "$botpid"
-wait_log "reloaded: 3 skill(s)"
+wait_log "reloaded: 5 skill(s)"
 ctl POST /chat/say '{"room":"chan","login":"viewer","text":"!ping 2"}' >/dev/null
-ctl GET "/chat/sent?login=testbot&contains=pong%20v2%202&wait_ms=10000" | grep -q 'pong v2 2' || fail "reloaded skill did not answer"
+ctl GET "/chat/sent?login=chan&contains=pong%20v2%202&wait_ms=10000" | grep -q 'pong v2 2' || fail "reloaded skill did not answer"
 accepted_after=$(ctl GET /chat/counters | python3 -c 'import json,sys; print(json.load(sys.stdin)["conns_accepted"])')
 [ "$accepted_before" = "$accepted_after" ] || fail "SIGHUP reconnected chat ($accepted_before -> $accepted_after connections)"
 
@@ -180,7 +270,7 @@ kill -HUP "$botpid"
 wait_log "the running configuration stays"
 grep -q "twitchd.yaml:[0-9]*:[0-9]*" "$work/bot.log" || fail "reload error without a position"
 ctl POST /chat/say '{"room":"chan","login":"viewer","text":"!ping 3"}' >/dev/null
-ctl GET "/chat/sent?login=testbot&contains=pong%20v2%203&wait_ms=10000" | grep -q 'pong v2 3' || fail "bot stopped answering after a bad reload"
+ctl GET "/chat/sent?login=chan&contains=pong%20v2%203&wait_ms=10000" | grep -q 'pong v2 3' || fail "bot stopped answering after a bad reload"
 
 kill -TERM "$botpid"
 set +e
