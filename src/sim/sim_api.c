@@ -1244,9 +1244,9 @@ static const char *forced_message(int helix, unsigned status) {
 
 /* Adds the Ratelimit-* headers of the bucket for `key` after taking
  * `cost` points (0: just reporting). Returns 0, or -1 when the bucket is
- * empty. */
+ * empty. `empty` reports Remaining 0 whatever the bucket holds. */
 static int ratelimit(tw_simapi_t *api, tw_simapi_resp_t *resp, const char *key,
-                     unsigned cost, uint64_t now) {
+                     unsigned cost, uint64_t now, int empty) {
   double limit = api->o.ratelimit_points;
   double per_ms = limit / 60000.0;
   bucket_t tmp = {limit, now};
@@ -1279,7 +1279,9 @@ static int ratelimit(tw_simapi_t *api, tw_simapi_resp_t *resp, const char *key,
   uint64_t full_ms = (uint64_t)((limit - b->points) / per_ms);
   uint64_t reset = (tw__simapi_wall(api, now) + full_ms + 999) / 1000;
   tw__simapi_header(resp, "Ratelimit-Limit", "%u", api->o.ratelimit_points);
-  tw__simapi_header(resp, "Ratelimit-Remaining", "%u", (unsigned)b->points);
+  /* A forced 429 reports an empty bucket without emptying one. */
+  tw__simapi_header(resp, "Ratelimit-Remaining", "%u",
+                    empty ? 0u : (unsigned)b->points);
   tw__simapi_header(resp, "Ratelimit-Reset", "%llu", (unsigned long long)reset);
   return rc;
 }
@@ -1287,7 +1289,8 @@ static int ratelimit(tw_simapi_t *api, tw_simapi_resp_t *resp, const char *key,
 /* Helix: the bucket is per token; requests without a usable token share
  * one. */
 int tw__simapi_ratelimit(tw_simapi_ctx_t *x, unsigned cost) {
-  return ratelimit(x->api, x->resp, x->token[0] ? x->token : "", cost, x->now);
+  return ratelimit(x->api, x->resp, x->token[0] ? x->token : "", cost, x->now,
+                   0);
 }
 
 void tw__simapi_handle(tw_simapi_t *api, const tw_simapi_req_t *req,
@@ -1320,9 +1323,7 @@ void tw__simapi_handle(tw_simapi_t *api, const tw_simapi_req_t *req,
       oauth_err(resp, st, msg);
     if (st == 429 || helix) {
       /* Forced 429s look like the bucket ran dry. */
-      ratelimit(api, resp, "", 0, now_ms);
-      if (st == 429)
-        snprintf(resp->hval[resp->nh - 2], 2, "0");
+      ratelimit(api, resp, "", 0, now_ms, st == 429);
     }
     if (--api->force[i].count == 0) {
       free(api->force[i].message);

@@ -2238,7 +2238,8 @@ int tw__simchat_inject_room(tw_simchat_t *sc, const char *room,
   tw_simchat_conn_t **snap = malloc((nc ? nc : 1) * sizeof(*snap));
   if (!snap)
     return TW_ENOMEM;
-  memcpy(snap, r->conns, nc * sizeof(*snap));
+  if (nc) /* r->conns is NULL until someone joined */
+    memcpy(snap, r->conns, nc * sizeof(*snap));
   for (size_t i = 0; i < nc; i++)
     count += inject_one(snap[i], &m, line, len, skip);
   free(snap);

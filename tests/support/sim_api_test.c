@@ -77,6 +77,11 @@ static long header_num(const char *v) {
 static size_t on_header(char *p, size_t sz, size_t n, void *ud) {
   tw_simresp_t *r = ud;
   size_t len = sz * n;
+  if (r->raw_len + len < sizeof(r->raw_headers)) {
+    memcpy(r->raw_headers + r->raw_len, p, len);
+    r->raw_len += len;
+    r->raw_headers[r->raw_len] = '\0';
+  }
   char line[4200];
   size_t k = len < sizeof(line) - 1 ? len : sizeof(line) - 1;
   memcpy(line, p, k);

@@ -40,6 +40,10 @@ typedef struct {
   char location[4096];
   char content_type[128];
   long rl_limit, rl_remaining, rl_reset; /* -1 when absent */
+  /* Every header line as received (CR LF included), for codecs that parse
+   * raw lines; NUL-terminated, cut at the array's size. */
+  char raw_headers[8192];
+  size_t raw_len;
 } tw_simresp_t;
 
 /* Sends `method` `path_query` (e.g. "/oauth2/token?x=1") to the API

@@ -689,8 +689,7 @@ static void test_device_auto_expiry_slowdown(void **state) {
   (void)state;
   tw_sim_opts_t o = {.api = {.device_auto_approve = 2,
                              .device_interval_ms = 60000,
-                             .device_slow_down = 0,
-                             .device_ttl_ms = 100}};
+                             .device_slow_down = 0}};
   tw_simfx_t *fx = fx_new(&o);
   char dc[64], uc[16];
   tw_simresp_t r;
@@ -704,8 +703,11 @@ static void test_device_auto_expiry_slowdown(void **state) {
   device_poll(fx, CID, dc, &r);
   assert_int_equal(r.status, 200);
   tw_simresp_free(&r);
+  fx_free(fx);
 
   /* Expiry: 100 ms. */
+  tw_sim_opts_t e = {.api = {.device_ttl_ms = 100}};
+  fx = fx_new(&e);
   device_start(fx, CID, dc, uc);
   tick_t t = {0};
   uv_timer_t timer;
