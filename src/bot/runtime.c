@@ -254,7 +254,8 @@ static bool has_connector(const char *connector, void *arg) {
   return rt->webhooks && tw_webhooks_find(rt->webhooks, connector) != NULL;
 }
 
-/* ---- a fixed token source ------------------------------------------------- */
+/* ---- a fixed token source -------------------------------------------------
+ */
 
 static const char *fixed_current(void *ud) {
   return ((tw_runtime_t *)ud)->fixed_token;
@@ -404,10 +405,10 @@ static int make_helix(tw_runtime_t *rt, const tw_config_twitch_t *tc) {
   int rc = tw_helix_client_new(rt->loop, rt->curl, &ho, &rt->helix);
   if (rc != 0)
     return rc;
-  tw_twitch_actions_opts_t ao = {
-      .channels = (const char *const *)rt->channels,
-      .nchannels = rt->nchannels,
-      .send_chat_via_helix = tc->send_chat == TW_SEND_CHAT_HELIX};
+  tw_twitch_actions_opts_t ao = {.channels = (const char *const *)rt->channels,
+                                 .nchannels = rt->nchannels,
+                                 .send_chat_via_helix =
+                                     tc->send_chat == TW_SEND_CHAT_HELIX};
   return tw_twitch_actions_new(rt->loop, rt->helix, &ao, &rt->actions);
 }
 
