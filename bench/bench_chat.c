@@ -20,7 +20,7 @@
  * run; the chat run goes first so that the peak is the chat client's own.
  *
  * Usage: bench_chat [corpus.txt.gz] [lines]
- *   corpus: argv[1], else $TW_CORPUS, else ../shared/corpus/channel.txt.gz
+ *   corpus: argv[1], else $TW_CORPUS, else tests/fixtures/corpus/channel.txt.gz
  *   lines:  flood lines per run (default 1000000)
  */
 #define _GNU_SOURCE /* memmem */
@@ -394,7 +394,7 @@ int main(int argc, char **argv) {
   int status;
 
   if (!path)
-    path = "../shared/corpus/channel.txt.gz";
+    path = "tests/fixtures/corpus/channel.txt.gz";
   if (lines == 0) {
     fprintf(stderr, "bench_chat: lines must be positive\n");
     return 2;

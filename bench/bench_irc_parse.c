@@ -192,14 +192,15 @@ static timing_t run(const char *name, uint64_t (*pass)(const corpus_t *),
 }
 
 static const char *default_corpus(char *buf, size_t cap) {
-  /* The repository is two levels above this file; the shared corpus sits
-   * beside the repository (../shared/corpus), as in the tests. */
+  /* The repository is one level above this file; the corpus is kept in it
+   * (tests/fixtures/corpus), as the tests use it. */
   const char *file = __FILE__;
   const char *slash = strrchr(file, '/');
   if (!slash)
-    return "../shared/corpus/channel.txt.gz";
+    return "tests/fixtures/corpus/channel.txt.gz";
   size_t n = (size_t)(slash - file); /* .../bench */
-  snprintf(buf, cap, "%.*s/../../shared/corpus/channel.txt.gz", (int)n, file);
+  snprintf(buf, cap, "%.*s/../tests/fixtures/corpus/channel.txt.gz", (int)n,
+           file);
   return buf;
 }
 

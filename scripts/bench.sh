@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
-corpus=${TW_CORPUS:-$(cd .. && pwd)/shared/corpus/channel.txt.gz}
+corpus=${TW_CORPUS:-$PWD/tests/fixtures/corpus/channel.txt.gz}
 export TW_CORPUS=$corpus TW_BIN=$PWD/$build/twitchd
 shopt -s nullglob
 for b in "$build"/bench/bench_*; do

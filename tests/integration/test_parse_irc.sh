@@ -72,7 +72,7 @@ EOF
 
 # 6. The real corpus: 5,000 lines, no errors, all valid JSON, and every
 #    PRIVMSG has a nick and a channel.
-corpus=${TW_CORPUS:-$src/../shared/corpus/channel.txt.gz}
+corpus=${TW_CORPUS:-$src/tests/fixtures/corpus/channel.txt.gz}
 if [ -f "$corpus" ]; then
   gzip -dc "$corpus" | "$TW_BIN" parse-irc >"$work/corpus.jsonl"
   python3 - "$work/corpus.jsonl" <<'EOF' || fail "corpus"

@@ -34,7 +34,7 @@ static int setup(void **state) {
   (void)state;
   const char *path = getenv("TW_CORPUS");
   if (!path)
-    path = "../shared/corpus/channel.txt.gz";
+    path = "tests/fixtures/corpus/channel.txt.gz";
   gzFile f = gzopen(path, "rb");
   if (!f) {
     fprintf(stderr, "corpus %s not found (set TW_CORPUS)\n", path);
