@@ -93,6 +93,10 @@ typedef struct {
   tw_config_url_t helix;    /* default https://api.twitch.tv/helix */
   tw_config_url_t oauth;    /* default https://id.twitch.tv/oauth2 */
   tw_send_chat_t send_chat; /* default TW_SEND_CHAT_IRC */
+  /* Seconds between two Get Streams polls (stream up/down events, and
+   * chat joins when always_listening is false); 0 turns polling off.
+   * Default 60. */
+  int stream_check_seconds;
 } tw_config_twitch_t;
 
 /* The chat services an outgoing webhook can post to (connectors.webhook

@@ -48,6 +48,9 @@ typedef struct {
   const char *login;
   const char *token;
   const char *user_id; /* the token's user (the moderator of Helix calls) */
+  /* Stream checks every this many ms instead of stream-check-seconds (0:
+   * the configuration's). */
+  uint32_t stream_check_ms;
   /* Log every event received, as one JSON object, at info level. */
   bool log_events;
   /* Chat client settings to start from (timeouts, limits) instead of

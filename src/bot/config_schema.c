@@ -924,6 +924,8 @@ static const char *const send_chat_names[] = {"irc", "helix", NULL};
 static const int send_chat_values[] = {TW_SEND_CHAT_IRC, TW_SEND_CHAT_HELIX};
 static const enum_rule_t send_chat_rule = {send_chat_names, send_chat_values};
 
+static const int_rule_t rule_stream_check = {0, 3600, sizeof(int)};
+
 static const key_def_t twitch_keys[] = {
     /* the seed's keys, in the seed's order */
     {"code", K_STR, F_SECRET, NULL, NULL, TWF(code), NO_AUX, &token_rule, NULL},
@@ -951,6 +953,8 @@ static const key_def_t twitch_keys[] = {
      NULL},
     {"send-chat", K_ENUM, 0, "irc", NULL, TWF(send_chat), NO_AUX,
      &send_chat_rule, NULL},
+    {"stream-check-seconds", K_INT, 0, "60", NULL, TWF(stream_check_seconds),
+     NO_AUX, &rule_stream_check, NULL},
     {"endpoints", K_SECTION, 0, NULL, NULL, 0, NO_AUX, &endpoints_section,
      NULL},
 };

@@ -9,6 +9,7 @@
 #include "twitchd/helix_client.h"
 #include "twitchd/log.h"
 #include "twitchd/runtime.h"
+#include "twitchd/stream_watch.h"
 #include "twitchd/twitch_actions.h"
 #include "twitchd/creds.h"
 #include "twitchd/uv_curl.h"
@@ -32,6 +33,10 @@ struct tw_runtime {
   tw_bot_timer_t *timer;
   tw_helix_client_t *helix;
   tw_twitch_actions_t *actions;
+  tw_stream_watch_t *streams;
+  /* Channels are joined while live only (always-listening: false, with
+   * stream polling on). */
+  bool join_when_live;
   /* Where Helix gets its token: a fixed one (the override, or the token
    * file's until the credentials manager takes over). */
   tw_token_source_t src;
@@ -312,7 +317,7 @@ static int make_chat(tw_runtime_t *rt, const char *token, const char *login) {
   o.url = rt->irc_url ? rt->irc_url : tc->irc.url;
   o.ca_file = rt->ca_file ? rt->ca_file : tc->ca_file;
   o.channels = (const char *const *)rt->channels;
-  o.nchannels = rt->nchannels;
+  o.nchannels = rt->join_when_live ? 0 : rt->nchannels;
   o.connector = TW_RUNTIME_TWITCH;
   o.token = token;
   o.login = login;
@@ -412,6 +417,43 @@ static int make_helix(tw_runtime_t *rt, const tw_config_twitch_t *tc) {
   return tw_twitch_actions_new(rt->loop, rt->helix, &ao, &rt->actions);
 }
 
+static void on_stream_event(tw_event_t *ev, void *ud) {
+  tw_runtime_t *rt = ud;
+  if (!rt->closing)
+    handle_event(rt, ev);
+  tw_event_free(ev);
+}
+
+/* always-listening: false: be in a channel's chat while it is live. */
+static void on_stream_state(const char *channel, bool live, bool first,
+                            void *ud) {
+  tw_runtime_t *rt = ud;
+  if (!rt->join_when_live || rt->chat == NULL || (first && !live))
+    return;
+  int rc =
+      live ? tw_chat_join(rt->chat, channel) : tw_chat_part(rt->chat, channel);
+  tw_log(rc ? TW_LOG_WARN : TW_LOG_INFO, MOD, "#%s %s: %s chat%s%s", channel,
+         live ? "is live" : "went offline", live ? "joining" : "leaving",
+         rc ? ": " : "", rc ? tw_strerror(rc) : "");
+}
+
+/* Stream up/down from Get Streams, every stream-check-seconds. */
+static int make_stream_watch(tw_runtime_t *rt, const tw_config_twitch_t *tc) {
+  uint32_t ms = rt->opts.stream_check_ms
+                    ? rt->opts.stream_check_ms
+                    : (uint32_t)tc->stream_check_seconds * 1000u;
+  if (ms == 0 || rt->nchannels == 0)
+    return 0;
+  tw_stream_watch_opts_t so = {.channels = (const char *const *)rt->channels,
+                               .nchannels = rt->nchannels,
+                               .interval_ms = ms,
+                               .connector = TW_RUNTIME_TWITCH,
+                               .on_event = on_stream_event,
+                               .on_state = on_stream_state,
+                               .ud = rt};
+  return tw_stream_watch_new(rt->loop, rt->helix, &so, &rt->streams);
+}
+
 static void rt_free(tw_runtime_t *rt) {
   free(rt->fixed_token);
   free(rt->fixed_user_id);
@@ -457,6 +499,8 @@ int tw_runtime_new(uv_loop_t *loop, tw_config_t *cfg,
   else
     tw_chat_opts_default(&rt->chat_base);
   rt->cfg = cfg; /* given back to the caller on failure */
+  rt->join_when_live = !tc->always_listening && (rt->opts.stream_check_ms ||
+                                                 tc->stream_check_seconds > 0);
   int rc = copy_channels(rt, tc);
   if (rc == 0) {
     rt->curl = tw_uvcurl_new(loop);
@@ -479,6 +523,8 @@ int tw_runtime_new(uv_loop_t *loop, tw_config_t *cfg,
   if (rc == 0)
     rc = make_helix(rt, tc);
   if (rc == 0)
+    rc = make_stream_watch(rt, tc);
+  if (rc == 0)
     rc = tw_webhooks_new(loop, rt->curl, cfg, NULL, &rt->webhooks);
   if (rc == 0) {
     tw_bot_opts_t bo = {
@@ -491,6 +537,8 @@ int tw_runtime_new(uv_loop_t *loop, tw_config_t *cfg,
      * with the caller. */
     if (rt->webhooks)
       tw_webhooks_close(rt->webhooks, NULL, NULL);
+    if (rt->streams)
+      tw_stream_watch_close(rt->streams, NULL, NULL);
     if (rt->actions)
       tw_twitch_actions_close(rt->actions, NULL, NULL);
     if (rt->helix)
@@ -528,6 +576,8 @@ int tw_runtime_start(tw_runtime_t *rt) {
     return rc;
   if (rt->chat && (rc = tw_chat_start(rt->chat)) != 0)
     return rc;
+  if (rt->streams && (rc = tw_stream_watch_start(rt->streams)) != 0)
+    return rc;
   rt->started = true;
   return 0;
 }
@@ -552,6 +602,15 @@ static void warn_kept(const char *what) {
 }
 
 static void reload_channels(tw_runtime_t *rt, const tw_config_twitch_t *tc) {
+  /* The stream watcher polls the channels it was made with, and with
+   * always-listening off it decides which channels chat is in. */
+  bool same = tc->channel_count == rt->nchannels;
+  for (size_t i = 0; same && i < rt->nchannels; i++)
+    same = strcmp(tc->channels[i], rt->channels[i]) == 0;
+  if (!same && rt->streams)
+    warn_kept("connectors.twitch channel, for stream checks");
+  if (rt->join_when_live)
+    return;
   for (size_t i = 0; i < tc->channel_count && rt->chat; i++)
     if (!has_channel((const char *const *)rt->channels, rt->nchannels,
                      tc->channels[i])) {
@@ -682,6 +741,11 @@ void tw_runtime_close(tw_runtime_t *rt, void (*cb)(void *ud), void *ud) {
     rt->pending_close++;
     tw_webhooks_close(rt->webhooks, on_set_closed, rt);
     rt->webhooks = NULL;
+  }
+  if (rt->streams) {
+    rt->pending_close++;
+    tw_stream_watch_close(rt->streams, on_set_closed, rt);
+    rt->streams = NULL;
   }
   if (rt->actions) {
     rt->pending_close++;

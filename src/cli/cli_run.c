@@ -3,10 +3,12 @@
  *   twitchd run -c FILE            the configuration's connectors and skills
  *   twitchd run --sim [-c FILE]    the same against a simulator started in
  *                                  this process (no credentials needed): the
- *                                  config's endpoints are replaced by the
- *                                  simulator's, the bot gets a simulator
- *                                  token, and a scripted demo chat plays in
- *                                  the channel (--no-demo turns it off)
+ *                                  config's chat and Helix endpoints are
+ *                                  replaced by the simulator's, the bot runs
+ *                                  as the channel's account with a simulator
+ *                                  token holding every scope, and a scripted
+ *                                  demo plays in the channel (--no-demo
+ *                                  turns it off)
  *
  * Signals: SIGINT and SIGTERM stop cleanly (exit 0); SIGHUP reloads the
  * configuration file (skills, logging, channels) without dropping the
@@ -231,24 +233,30 @@ static int start_sim(run_t *r, const tw_config_t *cfg) {
   return 0;
 }
 
-/* The demo: a few viewers and the streamer in the simulator's chat, and the
- * events the simulator cannot produce yet (follows, going live) injected,
- * so that the example skills have something to react to. */
+/* The demo: a few viewers and the streamer in the simulator's chat, the
+ * stream going live (the stream checks notice and report StreamStarted),
+ * and a follow, which the simulator cannot produce yet, injected, so that
+ * the example skills have something to react to. */
+typedef enum { DEMO_SAY, DEMO_INJECT, DEMO_LIVE, DEMO_OFFLINE } demo_kind_t;
+
 typedef struct {
-  const char *login; /* NULL: the channel's owner; "" : an injected event */
-  const char *text;  /* chat text, or the event as JSON */
+  demo_kind_t kind;
+  const char *login; /* DEMO_SAY: who (NULL: the channel's owner) */
+  const char *text;  /* chat text, the event as JSON, or the title */
 } demo_step_t;
 
 static const demo_step_t demo_script[] = {
-    {"viewer_ann", "hello everyone!"},
-    {"", "{\"event\":\"StreamStarted\",\"title\":\"Writing a Twitch bot in "
-         "C\",\"viewers\":3}"},
-    {"viewer_bob", "what are we building today?"},
-    {"", "{\"event\":\"UserFollowed\",\"user\":\"viewer_bob\","
-         "\"follower\":\"viewer_bob\"}"},
-    {NULL, "!title Writing a Twitch bot in C, part 2"},
-    {"spam_bot_42", "Wanna become famous? Buy followers at example.invalid"},
-    {"viewer_ann", "!title not allowed to do this"},
+    {DEMO_SAY, "viewer_ann", "hello everyone!"},
+    {DEMO_LIVE, NULL, "Writing a Twitch bot in C"},
+    {DEMO_SAY, "viewer_bob", "what are we building today?"},
+    {DEMO_INJECT, NULL,
+     "{\"event\":\"UserFollowed\",\"user\":\"viewer_bob\","
+     "\"follower\":\"viewer_bob\"}"},
+    {DEMO_SAY, NULL, "!title Writing a Twitch bot in C, part 2"},
+    {DEMO_SAY, "spam_bot_42",
+     "Wanna become famous? Buy followers at example.invalid"},
+    {DEMO_SAY, "viewer_ann", "!title not allowed to do this"},
+    {DEMO_OFFLINE, NULL, NULL},
 };
 
 static void inject_json(run_t *r, const char *text, size_t len);
@@ -257,15 +265,28 @@ static void on_demo(uv_timer_t *t) {
   run_t *r = t->data;
   const demo_step_t *s =
       &demo_script[r->demo_step++ % (sizeof(demo_script) / sizeof(*s))];
-  if (s->login && s->login[0] == '\0') {
+  int rc = 0;
+  switch (s->kind) {
+  case DEMO_INJECT:
     tw_info("demo", "injecting %s", s->text);
     inject_json(r, s->text, strlen(s->text));
-    return;
+    break;
+  case DEMO_LIVE:
+  case DEMO_OFFLINE: {
+    tw_sim_stream_t st = {
+        .live = s->kind == DEMO_LIVE, .title = s->text, .viewer_count = 3};
+    tw_info("demo", "#%s %s", r->demo_channel,
+            st.live ? "goes live" : "goes offline");
+    rc = tw_sim_set_stream(r->sim, r->demo_channel, &st);
+    break;
   }
-  const char *who = s->login ? s->login : r->demo_channel;
-  int rc = tw_sim_say(r->sim, r->demo_channel, who, s->text, NULL, NULL);
+  case DEMO_SAY:
+    rc = tw_sim_say(r->sim, r->demo_channel,
+                    s->login ? s->login : r->demo_channel, s->text, NULL, NULL);
+    break;
+  }
   if (rc < 0)
-    tw_warn("demo", "say in #%s: %s", r->demo_channel, tw_strerror(rc));
+    tw_warn("demo", "in #%s: %s", r->demo_channel, tw_strerror(rc));
 }
 
 /* ---- the --inject hook ----------------------------------------------------
@@ -497,6 +518,8 @@ int tw__cli_run(int argc, char **argv) {
     ro.login = r.sim_bot.login;
     ro.user_id = r.sim_bot.user_id;
     ro.token = r.sim_token;
+    /* The demo's stream goes live and offline within seconds. */
+    ro.stream_check_ms = r.demo_interval_ms < 1000 ? 500 : 1000;
   }
   rc = tw_runtime_new(&r.loop, cfg, &ro, &r.rt);
   if (rc != 0) {

@@ -13,34 +13,8 @@
 # secret reaches the log, at debug level.
 set -euo pipefail
 
-: "${TW_BIN:?TW_BIN must point to the twitchd binary}"
-: "${TW_SRC:?TW_SRC must point to the repository}"
-work=$(mktemp -d)
-simpid=
-botpid=
-cleanup() {
-  for p in $botpid $simpid ${hookpid:-}; do
-    kill -KILL "$p" 2>/dev/null || true
-  done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-fail() {
-  echo "FAIL: $*" >&2
-  [ -f "$work/bot.log" ] && sed 's/^/bot: /' "$work/bot.log" | tail -40 >&2
-  [ -f "$work/sim.err" ] && sed 's/^/sim: /' "$work/sim.err" | tail -20 >&2
-  exit 1
-}
-
-# Waits up to 20 s for a fixed string in the bot's log.
-wait_log() {
-  for _ in $(seq 1 200); do
-    grep -qF -- "$1" "$work/bot.log" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  fail "no '$1' in the log"
-}
+. "$(dirname "$0")/lib/run_env.sh"
+run_env_init
 
 # `twitchd run` refuses to start without a config or --sim, and names the
 # position of a config error.
@@ -53,39 +27,13 @@ printf 'connectors:\n  twitch:\n    client-id: x\n    channel: c\n    bogus: 1\n
 set -e
 grep -q "bad.yaml:5:5" "$work/bad.err" || fail "config error without file:line:col: $(cat "$work/bad.err")"
 
-mkfifo "$work/simout"
-"$TW_BIN" sim --room chan --consent-login chan \
-  --no-wss --no-ws --no-irc >"$work/simout" 2>"$work/sim.err" &
-simpid=$!
-exec 3<"$work/simout"
-read -r -t 30 line <&3 || fail "simulator printed no JSON line"
-echo "$line" >"$work/ports.json"
-get() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$work/ports.json" "$1"; }
-control=$(get control)
-ircs=$(get ircs)
-oauth=$(get oauth)
-helix=$(get helix)
-ca=$(get ca_file)
-client_id=$(get client_id)
-client_secret=$(get client_secret)
-
-ctl() { # METHOD PATH [JSON]
-  if [ $# -ge 3 ]; then
-    curl -sf -X "$1" -H 'Content-Type: application/json' -d "$3" "$control$2"
-  else
-    curl -sf -X "$1" "$control$2"
-  fi
-}
+sim_start --room chan --consent-login chan --no-wss --no-ws --no-irc
 
 # The bot runs as the broadcaster's own account, as the seed's connector
 # did: Modify Channel Information accepts only the broadcaster's token.
-# The seed's first step, played by curl as the browser: consent at the
-# authorize URL, and the code from the redirect's address.
+# It logs in the seed's way: a code from the authorize step in the config.
 scopes="chat:read+chat:edit+moderator:manage:banned_users+moderator:manage:chat_messages+channel:manage:broadcast+clips:edit"
-location=$(curl -s --cacert "$ca" -o /dev/null -w '%{redirect_url}' \
-  "$oauth/authorize?client_id=$client_id&redirect_uri=http://localhost&response_type=code&scope=$scopes&state=s1")
-code=$(python3 -c 'import sys,urllib.parse as u; print(u.parse_qs(u.urlparse(sys.argv[1]).query)["code"][0])' "$location")
-[ -n "$code" ] || fail "no code from the simulator's authorize: $location"
+code=$(sim_code "$scopes")
 
 # A stand-in for Rocket.Chat's incoming webhook: stores each POST body.
 python3 - "$work" <<'PYEOF' &
@@ -108,8 +56,8 @@ with open(os.path.join(work, "hook.port.tmp"), "w") as f:
 os.replace(os.path.join(work, "hook.port.tmp"), os.path.join(work, "hook.port"))
 srv.serve_forever()
 PYEOF
-hookpid=$!
-disown "$hookpid"
+extrapids=$!
+disown "$extrapids"
 for _ in $(seq 1 100); do [ -s "$work/hook.port" ] && break; sleep 0.1; done
 hookport=$(cat "$work/hook.port")
 
@@ -182,7 +130,6 @@ ctl GET "/chat/sent?login=chan&contains=pong%20v1&wait_ms=10000" | grep -q 'PRIV
 # Information), a viewer may not.
 ctl POST /chat/say '{"room":"chan","login":"viewer","text":"!title viewer title"}' >/dev/null
 ctl POST /chat/say '{"room":"chan","login":"chan","text":"!title Coding a bot in C"}' >/dev/null
-helix_get() { curl -sf --cacert "$ca" -H "Authorization: Bearer $token" -H "Client-Id: $client_id" "$helix$1"; }
 chan_id=$(helix_get "/users?login=chan" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"][0]["id"])')
 for _ in $(seq 1 100); do
   helix_get "/channels?broadcaster_id=$chan_id" | grep -qF '"title":"Coding a bot in C"' && break
