@@ -54,6 +54,7 @@ struct tw_runtime {
   bool started;
   bool closing;
   unsigned pending_close; /* parts still closing */
+  unsigned old_chats;     /* chat clients replaced, still closing */
   void (*close_cb)(void *ud);
   void *close_ud;
 };
@@ -286,6 +287,38 @@ static void fixed_cancel(void *ud, tw_token_ready_cb cb, void *arg) {
   (void)arg;
 }
 
+/* ---- the credentials' token source, through the runtime ---------------- */
+
+/* The Helix client keeps the source it was given; going through the runtime
+ * lets a reload replace the credentials manager under it (after `twitchd
+ * auth`, SIGHUP logs the bot in without a restart). */
+static const char *creds_current(void *ud) {
+  tw_runtime_t *rt = ud;
+  return rt->creds ? tw_creds_user_token(rt->creds) : NULL;
+}
+
+static const char *creds_user_id(void *ud) {
+  tw_runtime_t *rt = ud;
+  return rt->creds ? tw_creds_user_id(rt->creds) : NULL;
+}
+
+static int creds_refresh(void *ud, const char *rejected, tw_token_ready_cb cb,
+                         void *arg) {
+  tw_runtime_t *rt = ud;
+  if (rt->creds == NULL)
+    return TW_EAUTH;
+  tw_token_source_t s = tw_creds_user_source(rt->creds);
+  return s.refresh(s.ud, rejected, cb, arg);
+}
+
+static void creds_cancel(void *ud, tw_token_ready_cb cb, void *arg) {
+  tw_runtime_t *rt = ud;
+  if (rt->creds == NULL)
+    return;
+  tw_token_source_t s = tw_creds_user_source(rt->creds);
+  s.cancel(s.ud, cb, arg);
+}
+
 /* ---- set-up -------------------------------------------------------------- */
 
 static void apply_logging(const tw_config_t *cfg) {
@@ -391,7 +424,11 @@ static int make_creds(tw_runtime_t *rt, const tw_config_twitch_t *tc) {
 /* The Helix client and the actions on it. */
 static int make_helix(tw_runtime_t *rt, const tw_config_twitch_t *tc) {
   if (rt->creds) {
-    rt->src = tw_creds_user_source(rt->creds);
+    rt->src = (tw_token_source_t){.current = creds_current,
+                                  .user_id = creds_user_id,
+                                  .refresh = creds_refresh,
+                                  .cancel = creds_cancel,
+                                  .ud = rt};
   } else {
     if ((rt->opts.token && !(rt->fixed_token = strdup(rt->opts.token))) ||
         (rt->opts.user_id && !(rt->fixed_user_id = strdup(rt->opts.user_id))))
@@ -642,6 +679,46 @@ static bool webhooks_equal(const tw_config_t *a, const tw_config_t *b) {
   return true;
 }
 
+/* After `twitchd auth` (or a `code` added to the configuration), a bot
+ * that had no usable login gets one on SIGHUP: a new credentials manager
+ * for the new configuration, and a new chat client once it has a token.
+ * The old ones close in the background. */
+static void relogin(tw_runtime_t *rt, tw_config_t *cfg) {
+  tw_creds_state_t st = tw_creds_state(rt->creds);
+  if (st != TW_CREDS_NO_TOKEN && st != TW_CREDS_NEEDS_AUTH &&
+      st != TW_CREDS_ERROR)
+    return;
+  tw_info(MOD, "reload: the bot had no usable login (%s): trying again",
+          tw_creds_state_name(st));
+  if (rt->chat) {
+    tw_creds_chat_detach(rt->creds, rt->chat);
+    tw_chat_t *old = rt->chat;
+    rt->chat = NULL; /* on_chat_closed frees it */
+    if (rt->started) {
+      rt->old_chats++;
+      tw_chat_close(old);
+    } else {
+      tw_chat_free(old);
+    }
+  }
+  tw_creds_close(rt->creds, NULL, NULL);
+  rt->creds = NULL;
+  tw_config_t *keep = rt->cfg;
+  rt->cfg = cfg; /* make_creds and make_chat read the new one */
+  int rc = make_creds(rt, tw_config_twitch(cfg));
+  if (rc == 0) {
+    if (tw_creds_user_token(rt->creds) != NULL)
+      late_chat(rt, tw_creds_user_token(rt->creds));
+    else if (tw_creds_state(rt->creds) != TW_CREDS_STARTING)
+      late_chat(rt, NULL);
+    /* else on_creds makes the chat when the code exchange answers */
+  } else {
+    tw_error(MOD, "reload: the credentials cannot be used; chat stays off "
+                  "until the next reload");
+  }
+  rt->cfg = keep;
+}
+
 int tw_runtime_reload(tw_runtime_t *rt, tw_config_t *cfg) {
   if (rt == NULL || cfg == NULL)
     return TW_EINVAL;
@@ -666,6 +743,8 @@ int tw_runtime_reload(tw_runtime_t *rt, tw_config_t *cfg) {
       warn_kept("connectors.twitch credentials (client-id, client-secret or "
                 "token-file)");
     reload_channels(rt, n);
+    if (rt->creds)
+      relogin(rt, cfg);
   }
   if (!webhooks_equal(rt->cfg, cfg))
     warn_kept("connectors.webhook");
@@ -707,8 +786,15 @@ static void part_closed(tw_runtime_t *rt) {
 }
 
 static void on_chat_closed(tw_chat_t *chat, void *ud) {
-  (void)chat;
-  part_closed(ud);
+  tw_runtime_t *rt = ud;
+  if (chat != rt->chat) { /* replaced by a re-login (tw_runtime_reload) */
+    tw_chat_free(chat);
+    rt->old_chats--;
+    if (rt->closing)
+      part_closed(rt);
+    return;
+  }
+  part_closed(rt);
 }
 
 static void on_set_closed(void *ud) {
@@ -725,7 +811,7 @@ void tw_runtime_close(tw_runtime_t *rt, void (*cb)(void *ud), void *ud) {
   rt->closing = true;
   rt->close_cb = cb;
   rt->close_ud = ud;
-  rt->pending_close = 1; /* this function's own reference */
+  rt->pending_close = 1 + rt->old_chats; /* own reference, old chats */
   if (rt->timer) {
     tw_bot_timer_close(rt->timer);
     rt->timer = NULL;

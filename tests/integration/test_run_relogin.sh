@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# A bot started without a login reads chat anonymously and says how to log
+# in; once a login exists (here the seed's way: a `code` added to the
+# configuration; `twitchd auth` writing the token file works the same),
+# SIGHUP logs it in without a restart: the code is exchanged, the anonymous
+# connection is replaced by the bot's own, and its skills answer in chat.
+set -euo pipefail
+
+. "$(dirname "$0")/lib/run_env.sh"
+run_env_init
+
+sim_start --room chan --consent-login chan --no-wss --no-ws --no-irc
+
+write_config() { # [CODE]
+  cat >"$work/twitchd.yaml" <<EOF2
+connectors:
+  twitch:
+    client-id: $client_id
+    client-secret: $client_secret
+    ${1:+code: $1}
+    channel: chan
+    token-file: tokens.json
+    ca-file: $ca
+    always-listening: true
+    stream-check-seconds: 0
+    endpoints:
+      irc: $ircs
+      oauth: $oauth
+      helix: $helix
+skills:
+  - name: ping
+    path: ping.lua
+EOF2
+}
+cat >"$work/ping.lua" <<'EOF2'
+bot.match_regex([[^!ping (\d+)$]], function(message, m)
+  message:respond("pong " .. m[1])
+end)
+EOF2
+write_config
+
+"$TW_BIN" run -c "$work/twitchd.yaml" >"$work/bot.log" 2>&1 &
+botpid=$!
+wait_log "twitchd auth"
+wait_log "chat: joined #chan"
+logins() { ctl GET /chat/conns | python3 -c 'import json,sys; print(" ".join(sorted(c["login"] for c in json.load(sys.stdin)["conns"] if c["logged_in"])))'; }
+case "$(logins)" in justinfan*) ;; *) fail "not anonymous before the login: $(logins)" ;; esac
+# Read-only: a skill's answer is refused, not sent.
+ctl POST /chat/say '{"room":"chan","login":"viewer","text":"!ping 1"}' >/dev/null
+wait_log "chat is read-only without a token"
+
+write_config "$(sim_code "chat:read+chat:edit")"
+kill -HUP "$botpid"
+wait_log "reload: the bot had no usable login (no_token)"
+wait_log "creds: exchanged the configured code"
+wait_log "chat: logged in as chan"
+[ -f "$work/tokens.json" ] || fail "no token file after the exchange"
+for _ in $(seq 1 100); do [ "$(logins)" = chan ] && break; sleep 0.1; done
+[ "$(logins)" = chan ] || fail "connections after the re-login: $(logins)"
+ctl POST /chat/say '{"room":"chan","login":"viewer","text":"!ping 2"}' >/dev/null
+ctl GET "/chat/sent?login=chan&contains=pong%202&wait_ms=10000" | grep -q 'PRIVMSG #chan :pong 2' || fail "no answer after the re-login"
+
+kill -TERM "$botpid"
+wait "$botpid"
+botpid=
+echo ok
