@@ -143,8 +143,10 @@ typedef struct {
    * TW_EAUTH, TW_EFORBIDDEN, TW_ENOTFOUND, TW_EEXIST, TW_ERATELIMIT,
    * TW_ETOOBIG, TW_EHTTP...); TW_EPARSE for a 2xx body that is not the
    * documented shape; TW_ETIMEDOUT, TW_ECONNREFUSED, TW_EDNS, TW_ECERT,
-   * TW_ETLS, TW_EIO for network failures; TW_EAUTH when the token source
-   * could not give a token; TW_ECANCELED when the client closed first. */
+   * TW_ETLS, TW_EIO for network failures; when the token source could not
+   * give a token, its reason (TW_EAUTH: a person must log in; another code,
+   * e.g. TW_EAGAIN: a transient failure); TW_ECANCELED when the client
+   * closed first. */
   int err;
   int http_status;   /* last answer's status; 0 when none came */
   unsigned attempts; /* requests sent */

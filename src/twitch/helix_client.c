@@ -590,7 +590,10 @@ static void on_token(void *arg, int status, const char *access_token) {
     return;
   if (status != 0 || access_token == NULL || access_token[0] == '\0' ||
       strlen(access_token) > TW_MAX_HELIX_TOKEN) {
-    int err = status == TW_ECANCELED ? TW_ECANCELED : TW_EAUTH;
+    /* The source's reason stands: TW_EAUTH when a person must log in,
+     * TW_ECANCELED at shutdown, another code for a transient failure (the
+     * caller may try the action again later; the login is not dead). */
+    int err = status ? status : TW_EAUTH;
     char detail[128];
     snprintf(detail, sizeof(detail), "the token source gave no token (%s)",
              tw_strerror(status ? status : TW_EAUTH));

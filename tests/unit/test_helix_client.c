@@ -63,6 +63,7 @@ typedef struct {
   size_t want;
   const char *mint_list[4];
   size_t mint_next;
+  int mint_err; /* what mint answers, when set */
   FILE *log;
   char *logbuf;
   size_t loglen;
@@ -70,6 +71,8 @@ typedef struct {
 
 static int mint(void *ud, char *out, size_t cap) {
   fx_t *fx = ud;
+  if (fx->mint_err)
+    return fx->mint_err;
   if (fx->mint_next >= 4 || !fx->mint_list[fx->mint_next])
     return TW_EAUTH;
   snprintf(out, cap, "%s", fx->mint_list[fx->mint_next++]);
@@ -325,6 +328,21 @@ static void test_no_token(void **state) {
   assert_int_equal(tw_helix_set_title(fx->hc, "42", "a", on_res, fx, NULL), 0);
   wait_results(fx, 1);
   assert_int_equal(fx->res[0].err, TW_EAUTH);
+  assert_int_equal(hf_count(fx->fake), 0);
+}
+
+/* A source that fails for a transient reason (the credentials manager's
+ * TW_EAGAIN after failed refresh attempts) is not a dead login: the call
+ * fails with the source's reason, not TW_EAUTH. */
+static void test_token_source_transient(void **state) {
+  fx_t *fx = *state;
+  tt_free(fx->tt);
+  fx->tt = tt_new(&fx->loop, NULL, ME, mint, fx);
+  fx->mint_err = TW_EAGAIN;
+  make_client(fx, NULL);
+  assert_int_equal(tw_helix_set_title(fx->hc, "42", "a", on_res, fx, NULL), 0);
+  wait_results(fx, 1);
+  assert_int_equal(fx->res[0].err, TW_EAGAIN);
   assert_int_equal(hf_count(fx->fake), 0);
 }
 
@@ -890,6 +908,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_401_refresh_retry, setup, teardown),
       cmocka_unit_test_setup_teardown(test_401_twice, setup, teardown),
       cmocka_unit_test_setup_teardown(test_no_token, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_token_source_transient, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_429_waits_for_reset, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_bucket_empty_waits, setup, teardown),
