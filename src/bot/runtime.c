@@ -13,6 +13,7 @@
 #include "twitchd/twitch_actions.h"
 #include "twitchd/creds.h"
 #include "twitchd/uv_curl.h"
+#include "twitchd/uv_mhd.h"
 #include "twitchd/webhook.h"
 
 #define MOD "run"
@@ -34,6 +35,7 @@ struct tw_runtime {
   tw_helix_client_t *helix;
   tw_twitch_actions_t *actions;
   tw_stream_watch_t *streams;
+  tw_uvmhd_t *web; /* GET /health; NULL when it could not listen */
   /* Channels are joined while live only (always-listening: false, with
    * stream polling on). */
   bool join_when_live;
@@ -317,6 +319,101 @@ static void creds_cancel(void *ud, tw_token_ready_cb cb, void *arg) {
     return;
   tw_token_source_t s = tw_creds_user_source(rt->creds);
   s.cancel(s.ud, cb, arg);
+}
+
+/* ---- the web server: health ---------------------------------------------- */
+
+/* GET /health: 200 when chat is logged in as the bot (not anonymous) and
+ * the login is not dead, else 503; the body says what is up either way,
+ * for people and monitors. */
+static json_t *health_json(tw_runtime_t *rt, bool *ok) {
+  tw_chat_stats_t cs = {0};
+  bool ready = rt->chat && tw_chat_is_ready(rt->chat);
+  if (rt->chat)
+    tw_chat_stats(rt->chat, &cs);
+  const char *login = rt->creds ? tw_creds_state_name(tw_creds_state(rt->creds))
+                                : "fixed token";
+  bool dead = rt->creds && (tw_creds_state(rt->creds) == TW_CREDS_NEEDS_AUTH ||
+                            tw_creds_state(rt->creds) == TW_CREDS_ERROR);
+  *ok = ready && !rt->chat_anonymous && !dead;
+  return json_pack(
+      "{s:b, s:{s:b, s:b, s:I, s:I, s:I, s:I}, s:s, s:I, s:I, s:I, s:I, s:I, "
+      "s:I}",
+      "ok", *ok, "chat", "ready", ready, "anonymous", rt->chat_anonymous,
+      "lines_received", (json_int_t)cs.lines_received, "lines_malformed",
+      (json_int_t)cs.lines_malformed, "messages_sent",
+      (json_int_t)cs.messages_sent, "reconnects", (json_int_t)cs.reconnects,
+      "login", login, "skills", (json_int_t)tw_bot_skill_count(rt->bot),
+      "events", (json_int_t)rt->stats.events, "actions",
+      (json_int_t)rt->stats.actions, "actions_failed",
+      (json_int_t)rt->stats.actions_failed, "helix_done",
+      (json_int_t)rt->stats.helix_done, "helix_failed",
+      (json_int_t)rt->stats.helix_failed);
+}
+
+static enum MHD_Result web_reply(struct MHD_Connection *conn, unsigned status,
+                                 const char *body) {
+  struct MHD_Response *r = MHD_create_response_from_buffer(
+      strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
+  if (r == NULL)
+    return MHD_NO;
+  MHD_add_response_header(r, "Content-Type", "application/json");
+  enum MHD_Result rc = MHD_queue_response(conn, status, r);
+  MHD_destroy_response(r);
+  return rc;
+}
+
+static enum MHD_Result web_handler(void *cls, struct MHD_Connection *conn,
+                                   const char *url, const char *method,
+                                   const char *version, const char *upload,
+                                   size_t *upload_size, void **req) {
+  (void)version;
+  (void)upload;
+  tw_runtime_t *rt = cls;
+  if (*req == NULL) { /* headers only so far: answer on the next call */
+    *req = rt;
+    return MHD_YES;
+  }
+  if (*upload_size != 0) {
+    *upload_size = 0; /* a body is ignored */
+    return MHD_YES;
+  }
+  if (strcmp(url, "/health") != 0)
+    return web_reply(conn, MHD_HTTP_NOT_FOUND, "{\"error\":\"not found\"}");
+  if (strcmp(method, "GET") != 0)
+    return web_reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+                     "{\"error\":\"method not allowed\"}");
+  bool ok = false;
+  json_t *j = health_json(rt, &ok);
+  char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+  json_decref(j);
+  if (s == NULL)
+    return MHD_NO;
+  enum MHD_Result rc =
+      web_reply(conn, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, s);
+  free(s);
+  return rc;
+}
+
+/* The web server is a convenience: when it cannot listen (the port is
+ * taken), the bot runs without it and the log says so. */
+static void make_web(tw_runtime_t *rt, const tw_config_t *cfg) {
+  const tw_config_web_t *w = tw_config_web(cfg);
+  tw_uvmhd_opts_t o = {.host = w->host,
+                       .port = (uint16_t)w->port,
+                       .handler = web_handler,
+                       .handler_cls = rt};
+  int rc = tw_uvmhd_start(rt->loop, &o, &rt->web);
+  if (rc != 0) {
+    rt->web = NULL;
+    tw_error(MOD,
+             "web server: cannot listen on %s:%d (%s); health checks are off "
+             "(set web.port)",
+             w->host, w->port, tw_strerror(rc));
+    return;
+  }
+  tw_info(MOD, "web server on http://%s:%u (GET /health)", w->host,
+          (unsigned)tw_uvmhd_port(rt->web));
 }
 
 /* ---- set-up -------------------------------------------------------------- */
@@ -615,6 +712,7 @@ int tw_runtime_start(tw_runtime_t *rt) {
     return rc;
   if (rt->streams && (rc = tw_stream_watch_start(rt->streams)) != 0)
     return rc;
+  make_web(rt, rt->cfg);
   rt->started = true;
   return 0;
 }
@@ -748,6 +846,9 @@ int tw_runtime_reload(tw_runtime_t *rt, tw_config_t *cfg) {
   }
   if (!webhooks_equal(rt->cfg, cfg))
     warn_kept("connectors.webhook");
+  if (!str_eq(tw_config_web(rt->cfg)->host, tw_config_web(cfg)->host) ||
+      tw_config_web(rt->cfg)->port != tw_config_web(cfg)->port)
+    warn_kept("web host or port");
   int rc = tw_bot_reload_config(rt->bot, cfg);
   for (size_t i = 0; i < tw_bot_load_error_count(rt->bot); i++)
     tw_error(MOD, "reload: %s", tw_bot_load_error(rt->bot, i));
@@ -827,6 +928,11 @@ void tw_runtime_close(tw_runtime_t *rt, void (*cb)(void *ud), void *ud) {
     rt->pending_close++;
     tw_webhooks_close(rt->webhooks, on_set_closed, rt);
     rt->webhooks = NULL;
+  }
+  if (rt->web) {
+    rt->pending_close++;
+    tw_uvmhd_close(rt->web, on_set_closed, rt);
+    rt->web = NULL;
   }
   if (rt->streams) {
     rt->pending_close++;

@@ -35,6 +35,8 @@ skills:
   - name: stream_started
     path: skills/stream_started.lua
     connector: twitch
+web:
+  port: 0
 EOF2
 
 "$TW_BIN" run -c "$work/twitchd.yaml" >"$work/bot.log" 2>&1 &

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A bot started without a login reads chat anonymously and says how to log
-# in; once a login exists (here the seed's way: a `code` added to the
+# in (GET /health answers 503 and says why); once a login exists (here the seed's way: a `code` added to the
 # configuration; `twitchd auth` writing the token file works the same),
 # SIGHUP logs it in without a restart: the code is exchanged, the anonymous
 # connection is replaced by the bot's own, and its skills answer in chat.
@@ -30,6 +30,8 @@ connectors:
 skills:
   - name: ping
     path: ping.lua
+web:
+  port: 0
 EOF2
 }
 cat >"$work/ping.lua" <<'EOF2'
@@ -45,6 +47,12 @@ wait_log "twitchd auth"
 wait_log "chat: joined #chan"
 logins() { ctl GET /chat/conns | python3 -c 'import json,sys; print(" ".join(sorted(c["login"] for c in json.load(sys.stdin)["conns"] if c["logged_in"])))'; }
 case "$(logins)" in justinfan*) ;; *) fail "not anonymous before the login: $(logins)" ;; esac
+# Health says why the bot is not fully up: anonymous, no login.
+h=$(health)
+case "$h" in "503 "*'"ok":false'*'"anonymous":true'*'"login":"no_token"'*) ;; *) fail "health while anonymous: $h" ;; esac
+port=$(web_port)
+[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/nope")" = 404 ] || fail "unknown path not 404"
+[ "$(curl -s -o /dev/null -w '%{http_code}' -X POST -d x "http://127.0.0.1:$port/health")" = 405 ] || fail "POST /health not 405"
 # Read-only: a skill's answer is refused, not sent.
 ctl POST /chat/say '{"room":"chan","login":"viewer","text":"!ping 1"}' >/dev/null
 wait_log "chat is read-only without a token"
@@ -59,6 +67,8 @@ for _ in $(seq 1 100); do [ "$(logins)" = chan ] && break; sleep 0.1; done
 [ "$(logins)" = chan ] || fail "connections after the re-login: $(logins)"
 ctl POST /chat/say '{"room":"chan","login":"viewer","text":"!ping 2"}' >/dev/null
 ctl GET "/chat/sent?login=chan&contains=pong%202&wait_ms=10000" | grep -q 'PRIVMSG #chan :pong 2' || fail "no answer after the re-login"
+h=$(health)
+case "$h" in "200 "*'"ok":true'*'"anonymous":false'*'"login":"ready"'*) ;; *) fail "health after the login: $h" ;; esac
 
 kill -TERM "$botpid"
 wait "$botpid"

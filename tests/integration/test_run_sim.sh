@@ -105,6 +105,8 @@ skills:
     whitelisted: [chan]
 logging:
   level: debug
+web:
+  port: 0
 EOF
 "$TW_BIN" check -c "$work/twitchd.yaml" >/dev/null || fail "check refused the test config"
 

@@ -87,3 +87,15 @@ sim_code() {
 helix_get() {
   curl -sf --cacert "$ca" -H "Authorization: Bearer $token" -H "Client-Id: $client_id" "$helix$1"
 }
+
+# The port of the bot's web server, from its log line.
+web_port() {
+  wait_log "web server on http://"
+  sed -n 's|.*web server on http://[0-9.]*:\([0-9]*\).*|\1|p' "$work/bot.log" | head -1
+}
+
+# GET /health on the bot's web server: prints "STATUS BODY".
+health() {
+  curl -s -w ' %{http_code}' "http://127.0.0.1:$(web_port)/health" |
+    sed 's/^\(.*\) \([0-9]*\)$/\2 \1/'
+}
