@@ -18,7 +18,11 @@
  *                                    (send-chat: helix); otherwise
  *                                    tw_twitch_actions_do() answers
  *                                    TW_EUNSUPPORTED and the caller sends it
- *                                    on IRC.
+ *                                    on IRC. As on IRC, control characters
+ *                                    become spaces and a text over 500 code
+ *                                    points goes out in several messages,
+ *                                    cut at word boundaries, one after the
+ *                                    other; the result covers them all.
  *
  * The channel is the action's target ("#login" or "login"), which must be
  * one of the configured channels; no target means the first one. The

@@ -8,6 +8,7 @@
  * action, so the caller's event may be freed as soon as
  * tw_twitch_actions_do() returns. */
 #include "twitchd/twitch_actions.h"
+#include "twitch/chat_text.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -35,6 +36,11 @@ typedef struct act {
   char *user;   /* BanUser: login */
   char *text;   /* reason, message id, title, chat text */
   char *parent; /* Message: reply parent id */
+  /* Message: the text (normalised like chat's) goes out in parts of at most
+   * TW_MAX_CHAT_MESSAGE_CHARS code points, as on IRC; pos is where the
+   * next part starts. */
+  size_t text_len, pos;
+  unsigned parts_sent;
   int64_t duration;
   tw_twitch_action_cb cb;
   void *arg;
@@ -139,6 +145,7 @@ static void act_done(act_t *x, int err, const tw_helix_result_t *res,
 }
 
 static void step(act_t *x);
+static int make_call(act_t *x);
 
 static void on_call(tw_helix_client_t *c, const tw_helix_result_t *res,
                     void *arg) {
@@ -172,8 +179,22 @@ static void on_call(tw_helix_client_t *c, const tw_helix_result_t *res,
   case TW_EVENT_MESSAGE: {
     const tw_helix_chat_sent_t *ch = res->chat;
     if (ch && ch->is_sent) {
-      snprintf(detail, sizeof(detail), "sent as %s",
-               ch->message_id ? ch->message_id : "?");
+      x->parts_sent++;
+      size_t p = x->pos;
+      tw__chat_part_t part;
+      if (tw__chat_text_next_part(x->text, x->text_len, &p,
+                                  TW_MAX_CHAT_MESSAGE_CHARS, true, &part)) {
+        int rc = make_call(x); /* the next part */
+        if (rc != 0)
+          act_done(x, rc, NULL, "cannot send the next part");
+        return;
+      }
+      if (x->parts_sent > 1)
+        snprintf(detail, sizeof(detail), "sent in %u parts, the last as %s",
+                 x->parts_sent, ch->message_id ? ch->message_id : "?");
+      else
+        snprintf(detail, sizeof(detail), "sent as %s",
+                 ch->message_id ? ch->message_id : "?");
     } else {
       const char *code = ch && ch->drop_code ? ch->drop_code : "unknown";
       const char *msg = ch && ch->drop_message ? ch->drop_message : "";
@@ -237,9 +258,21 @@ static int make_call(act_t *x) {
   case TW_EVENT_CREATE_CLIP:
     return tw_helix_create_clip(hc, x->broadcaster_id, NULL, 0, on_call, x,
                                 &x->call);
-  case TW_EVENT_MESSAGE:
-    return tw_helix_send_chat(hc, x->broadcaster_id, NULL, x->text, x->parent,
-                              on_call, x, &x->call);
+  case TW_EVENT_MESSAGE: {
+    tw__chat_part_t part;
+    if (!tw__chat_text_next_part(x->text, x->text_len, &x->pos,
+                                 TW_MAX_CHAT_MESSAGE_CHARS, true, &part))
+      return TW_EINVAL; /* blank: refused before it got here */
+    char *one = malloc(part.len + 1);
+    if (!one)
+      return TW_ENOMEM;
+    memcpy(one, x->text + part.off, part.len);
+    one[part.len] = '\0';
+    int rc = tw_helix_send_chat(hc, x->broadcaster_id, NULL, one, x->parent,
+                                on_call, x, &x->call);
+    free(one);
+    return rc;
+  }
   default:
     return TW_EUNSUPPORTED;
   }
@@ -364,7 +397,22 @@ int tw_twitch_actions_do(tw_twitch_actions_t *a, const tw_event_t *ev,
   if (bid)
     snprintf(x->broadcaster_id, sizeof(x->broadcaster_id), "%s", bid);
   x->user = dupstr(user);
-  x->text = dupstr(text);
+  if (ev->kind == TW_EVENT_MESSAGE && text) {
+    /* As chat does: control characters become spaces (Twitch refuses line
+     * breaks), invalid UTF-8 is replaced, and blank text is refused. */
+    size_t n = strlen(text);
+    x->text = malloc(3 * n + 1);
+    if (x->text) {
+      x->text_len = tw__chat_text_normalize(text, n, x->text, 3 * n);
+      x->text[x->text_len] = '\0';
+      if (tw__chat_text_is_blank(x->text, x->text_len)) {
+        act_free(x);
+        return TW_EINVAL;
+      }
+    }
+  } else {
+    x->text = dupstr(text);
+  }
   x->parent = dupstr(parent);
   if ((user && !x->user) || (text && !x->text) || (parent && !x->parent)) {
     act_free(x);

@@ -499,6 +499,28 @@ static void test_actions_effects(void **state) {
   assert_int_equal(fx->res[9].err, TW_EEXIST);
   assert_non_null(strstr(fx->res[9].detail, "msg_duplicate"));
 
+  /* Over 500 characters: split at word boundaries into several Send Chat
+   * Message calls, as chat does on IRC (Twitch answers 422 otherwise); a
+   * line break becomes a space (Twitch refuses line breaks). */
+  char longtext[1300];
+  size_t off = 0;
+  for (int i = 0; off + 16 < 1200; i++)
+    off += (size_t)snprintf(longtext + off, sizeof(longtext) - off,
+                            "word%04d %s", i, i == 3 ? "\n" : "");
+  ev = tw_event_new(TW_EVENT_MESSAGE);
+  tw_event_set_str(ev, "text", longtext);
+  act(fx, a, ev);
+  assert_int_equal(fx->res[10].err, 0);
+  assert_non_null(strstr(fx->res[10].detail, "sent in 3 parts"));
+  assert_non_null(tw_simirc_wait(watch, "PRIVMSG #chan :word0000 word0001"));
+  const char *l2 = tw_simirc_wait(watch, "PRIVMSG #chan :word");
+  assert_non_null(l2);
+  const char *l3 = tw_simirc_wait(watch, "PRIVMSG #chan :word");
+  assert_non_null(l3);
+  const char *text3 = strstr(l3, " :word");
+  assert_non_null(text3);
+  assert_true(strlen(text3 + 2) <= 500);
+
   tw_simirc_close(watch);
   close_actions(fx, a);
 }
