@@ -5,13 +5,13 @@
 
 #include <jansson.h>
 
+#include "twitchd/creds.h"
 #include "twitchd/error.h"
 #include "twitchd/helix_client.h"
 #include "twitchd/log.h"
 #include "twitchd/runtime.h"
 #include "twitchd/stream_watch.h"
 #include "twitchd/twitch_actions.h"
-#include "twitchd/creds.h"
 #include "twitchd/uv_curl.h"
 #include "twitchd/uv_mhd.h"
 #include "twitchd/webhook.h"
@@ -39,8 +39,8 @@ struct tw_runtime {
   /* Channels are joined while live only (always-listening: false, with
    * stream polling on). */
   bool join_when_live;
-  /* Where Helix gets its token: a fixed one (the override, or the token
-   * file's until the credentials manager takes over). */
+  /* Where Helix gets its token: the credentials manager, through the
+   * runtime (creds_current...), or the fixed override token (--sim). */
   tw_token_source_t src;
   char *fixed_token;
   char *fixed_user_id;
