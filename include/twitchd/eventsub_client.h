@@ -89,6 +89,7 @@ typedef struct {
   tw_eventsub_status_kind_t kind;
   const char *type;     /* subscription type */
   const char *channel;  /* broadcaster login */
+  const char *sub_id;   /* SUBSCRIBED, REVOKED: the subscription's id */
   const char *status;   /* REVOKED: Twitch's status */
   const char *scope;    /* SUB_FAILED for a missing scope */
   int err;              /* SUB_FAILED, DISCONNECTED: TW_E* code or 0 */

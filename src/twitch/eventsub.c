@@ -503,6 +503,7 @@ static void on_created(tw_helix_client_t *hc, const tw_helix_result_t *res,
     es->st.subs_created++;
     tw_info(MOD, "subscribed to %s for #%s", type, login);
     st.kind = TW_EVENTSUB_ST_SUBSCRIBED;
+    st.sub_id = s->id;
     status(es, &st);
     return;
   }
@@ -660,6 +661,7 @@ static void on_revocation(tw_eventsub_t *es, const tw_eventsub_msg_t *m) {
   st.type = m->subscription.type;
   st.channel = s ? login : NULL;
   st.status = why;
+  st.sub_id = m->subscription.id;
   status(es, &st);
 }
 
