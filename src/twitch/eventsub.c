@@ -242,6 +242,10 @@ int tw_eventsub_new(uv_loop_t *loop, tw_helix_client_t *hc,
              strchr(base, '?') ? '&' : '?', o->keepalive_timeout_seconds);
   else
     snprintf(es->url, ul, "%s", base);
+  /* Until a welcome says otherwise: Twitch's default keepalive (10 s) and
+   * the margin. */
+  es->keepalive_ms = o->watchdog_ms ? o->watchdog_ms
+                                    : 10000u + TW_EVENTSUB_KEEPALIVE_MARGIN_MS;
   es->connector = strdup(o->connector ? o->connector : "twitch");
   if (!es->connector)
     goto fail;
@@ -356,17 +360,22 @@ static void on_retry(uv_timer_t *t) {
   }
 }
 
+/* The connection that must speak: the session's, or during a switch whose
+ * old connection already ended, the reconnect target (which could
+ * otherwise sit silent for ever after its upgrade). */
 static void on_watchdog(uv_timer_t *t) {
   tw_eventsub_t *es = t->data;
-  if (es->closing || !es->main || !es->main->ws)
+  conn_t *c = es->main ? es->main : es->pending;
+  if (es->closing || !c || !c->ws)
     return;
   es->st.keepalive_timeouts++;
   tw_warn(MOD,
-          "no message for %llu ms (keepalive timeout): reconnecting; events "
-          "during the gap are lost",
-          (unsigned long long)es->keepalive_ms);
-  es->main->timed_out = true;
-  tw_ws_abort(es->main->ws);
+          "no message for %llu ms (%s): reconnecting; events during the gap "
+          "are lost",
+          (unsigned long long)es->keepalive_ms,
+          c->welcomed ? "keepalive timeout" : "no welcome");
+  c->timed_out = true;
+  tw_ws_abort(c->ws);
 }
 
 static void reset_watchdog(tw_eventsub_t *es) {
@@ -379,6 +388,10 @@ static void ws_on_open(tw_ws_t *ws, void *ud) {
   conn_t *c = ud;
   tw_debug(MOD, "connected%s; waiting for the welcome",
            c->role == ROLE_PENDING ? " to the reconnect URL" : "");
+  /* A server that upgrades and then says nothing is as dead as one that
+   * stops keeping alive: the same watchdog covers the welcome. */
+  if (c == c->es->main)
+    reset_watchdog(c->es);
 }
 
 /* ---- subscriptions ------------------------------------------------------- */
@@ -722,6 +735,32 @@ static void ws_on_message(tw_ws_t *ws, const char *data, size_t len, int binary,
   tw_eventsub_msg_free(&m);
 }
 
+/* True while some subscription may still be created; with none left (all
+ * refused for scopes or revoked for good) a session would only be closed
+ * by Twitch with 4003 again and again. */
+static bool anything_to_subscribe(const tw_eventsub_t *es) {
+  for (size_t i = 0; i < es->nsubs; i++)
+    if (es->subs[i].st != SUB_SKIPPED && es->subs[i].st != SUB_REVOKED)
+      return true;
+  return false;
+}
+
+/* The session is lost for good (not migrated): forget its subscriptions
+ * and schedule a fresh connection. Returns the delay (0: none scheduled). */
+static uint64_t session_lost(tw_eventsub_t *es) {
+  uv_timer_stop(&es->watchdog);
+  subs_reset(es);
+  es->gen++; /* answers for the dead session are stale */
+  if (!anything_to_subscribe(es)) {
+    tw_error(MOD, "no subscription is left to create (missing scopes or "
+                  "revoked); EventSub stops until restarted");
+    return 0;
+  }
+  uint64_t d = 0;
+  schedule_reconnect(es, &d);
+  return d;
+}
+
 static void ws_on_close(tw_ws_t *ws, const tw_ws_close_info_t *info, void *ud) {
   (void)ws;
   conn_t *c = ud;
@@ -750,8 +789,11 @@ static void ws_on_close(tw_ws_t *ws, const tw_ws_close_info_t *info, void *ud) {
             "the reconnect connection ended before its welcome: code %d "
             "%s %s; staying on the old one",
             info->code, why, info->err ? tw_strerror(info->err) : "");
-    if (!es->main)
-      schedule_reconnect(es, NULL);
+    if (!es->main) {
+      uint64_t d = session_lost(es);
+      tw_warn(MOD, "session lost during the switch; reconnecting in %llu ms",
+              (unsigned long long)d);
+    }
     free(c);
     return;
   }
@@ -773,6 +815,7 @@ static void ws_on_close(tw_ws_t *ws, const tw_ws_close_info_t *info, void *ud) {
      * it; the subscriptions live on in the new session. */
     tw_info(MOD, "old connection closed (code %d %s) during the switch",
             info->code, why);
+    reset_watchdog(es);
     free(c);
     return;
   }
@@ -781,9 +824,7 @@ static void ws_on_close(tw_ws_t *ws, const tw_ws_close_info_t *info, void *ud) {
              "Twitch closed the session: code 4001 %s: this client never "
              "sends; a bug",
              why);
-  subs_reset(es);
-  es->gen++; /* answers for the dead session are stale */
-  schedule_reconnect(es, &st.retry_in_ms);
+  st.retry_in_ms = session_lost(es);
   tw_warn(MOD, "session ended: code %d %s%s%s; reconnecting in %llu ms",
           info->code, why, info->err ? " " : "",
           info->err ? tw_strerror(info->err) : "",

@@ -67,6 +67,7 @@ struct srv {
   int n;
   unsigned client_frames; /* text/binary frames the client sent: must be 0 */
   bool hold_reconnect_welcome;
+  bool mute_first; /* connection 1 upgrades and never speaks */
   int closed_listener;
 };
 
@@ -93,6 +94,10 @@ static void s_on_open(tw_ws_t *ws, void *ud) {
   c->open = true;
   snprintf(c->path, sizeof(c->path), "%s", tw_ws_path(ws));
   c->reconnect_target = strstr(c->path, "reconnect_id=") != NULL;
+  if (c->n == 1 && c->srv->mute_first) {
+    c->silent = true;
+    return;
+  }
   if (!(c->reconnect_target && c->srv->hold_reconnect_welcome))
     srv_welcome(c);
 }
@@ -212,6 +217,8 @@ typedef struct {
   tw_event_t *ev[MAX_EVENTS];
   size_t nev;
   unsigned subscribed, sub_failed, revoked, migrated, connected;
+  unsigned disconnected;
+  uint64_t last_retry_ms;
   char revoked_id[64], follow_sub_id[64];
   FILE *log;
   char *logbuf;
@@ -284,6 +291,10 @@ static void on_status(const tw_eventsub_status_t *st, void *ud) {
   case TW_EVENTSUB_ST_MIGRATED:
     fx->migrated++;
     break;
+  case TW_EVENTSUB_ST_DISCONNECTED:
+    fx->disconnected++;
+    fx->last_retry_ms = st->retry_in_ms;
+    break;
   default:
     break;
   }
@@ -344,7 +355,15 @@ typedef struct {
   unsigned n;
 } cond_t;
 
-enum { W_SUBS_DONE, W_EVENTS, W_CONNS, W_WELCOMES, W_MIGRATED, W_REVOKED };
+enum {
+  W_SUBS_DONE,
+  W_EVENTS,
+  W_CONNS,
+  W_WELCOMES,
+  W_MIGRATED,
+  W_REVOKED,
+  W_DISCONNECTED
+};
 
 static int cond_ok(void *arg) {
   cond_t *c = arg;
@@ -364,6 +383,8 @@ static int cond_ok(void *arg) {
     return fx->migrated >= c->n;
   case W_REVOKED:
     return fx->revoked >= c->n;
+  case W_DISCONNECTED:
+    return fx->disconnected >= c->n;
   }
   return 0;
 }
@@ -609,6 +630,43 @@ static void test_revocation(void **state) {
   fx_free(fx);
 }
 
+/* A server that upgrades and never welcomes is dropped by the watchdog
+ * like a silent session, and the next connection is used. */
+static void test_no_welcome(void **state) {
+  (void)state;
+  fx_t *fx = fx_new(ALL_SCOPES);
+  fx->srv.mute_first = true;
+  start_client(fx, TWO, 2, 300);
+  wait_for(fx, W_WELCOMES, 1);
+  assert_true(fx->srv.n >= 2);
+  assert_true(fx->srv.c[0].closed);
+  tw_eventsub_stats_t st;
+  tw_eventsub_stats(fx->es, &st);
+  assert_true(st.keepalive_timeouts >= 1);
+  assert_true(count_log(fx, "no welcome") >= 1);
+  wait_for(fx, W_SUBS_DONE, 2);
+  assert_int_equal(fx->subscribed, 2);
+  fx_free(fx);
+}
+
+/* When every subscription was refused for scopes, a closed session is not
+ * reopened: it could only be closed again with 4003, for ever. */
+static void test_nothing_left(void **state) {
+  (void)state;
+  fx_t *fx = fx_new("channel:moderate");
+  static const tw_eventsub_type_t cheer[] = {{"channel.cheer", "1"}};
+  start_client(fx, cheer, 1, 0);
+  wait_for(fx, W_SUBS_DONE, 1);
+  assert_int_equal(fx->sub_failed, 1);
+  tw_ws_close(fx->srv.c[0].ws, 4003, "connection unused");
+  wait_for(fx, W_DISCONNECTED, 1);
+  assert_int_equal(fx->last_retry_ms, 0);
+  assert_int_equal(count_log(fx, "no subscription is left"), 1);
+  assert_true(count_log(fx, "connection unused") >= 1);
+  assert_int_equal(fx->srv.n, 1);
+  fx_free(fx);
+}
+
 static void test_bad_options(void **state) {
   (void)state;
   uv_loop_t loop;
@@ -642,6 +700,8 @@ int main(void) {
       cmocka_unit_test(test_keepalive_loss),
       cmocka_unit_test(test_session_reconnect),
       cmocka_unit_test(test_revocation),
+      cmocka_unit_test(test_no_welcome),
+      cmocka_unit_test(test_nothing_left),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
