@@ -219,6 +219,7 @@ typedef struct {
   unsigned subscribed, sub_failed, revoked, migrated, connected;
   unsigned disconnected;
   uint64_t last_retry_ms;
+  unsigned ka_secs; /* keepalive_timeout_seconds to ask for */
   char revoked_id[64], follow_sub_id[64];
   FILE *log;
   char *logbuf;
@@ -308,6 +309,7 @@ static void start_client(fx_t *fx, const tw_eventsub_type_t *types,
   o.url = fx->wsurl;
   o.ca_file = fx->srv.pki.ca;
   o.watchdog_ms = watchdog_ms;
+  o.keepalive_timeout_seconds = fx->ka_secs;
   o.channels = chans;
   o.nchannels = 1;
   o.types = types;
@@ -429,10 +431,12 @@ static size_t count_log(fx_t *fx, const char *needle) {
 static void test_subscribe_and_events(void **state) {
   (void)state;
   fx_t *fx = fx_new(ALL_SCOPES);
+  fx->ka_secs = 30;
   start_client(fx, NULL, 0, 0);
   wait_for(fx, W_SUBS_DONE, 9);
   assert_int_equal(fx->subscribed, 9);
   assert_int_equal(fx->sub_failed, 0);
+  assert_string_equal(fx->srv.c[0].path, "/ws?keepalive_timeout_seconds=30");
   /* Every create carried the session id of the welcome. */
   assert_int_equal(creates(fx, NULL), 9);
   assert_int_equal(creates(fx, "\"session_id\":\"sess-1\""), 9);
