@@ -220,6 +220,7 @@ typedef struct {
   unsigned disconnected;
   uint64_t last_retry_ms;
   unsigned ka_secs; /* keepalive_timeout_seconds to ask for */
+  size_t total;     /* events received (only MAX_EVENTS are kept) */
   char revoked_id[64], follow_sub_id[64];
   FILE *log;
   char *logbuf;
@@ -267,8 +268,11 @@ static fx_t *fx_new(const char *scopes) {
 
 static void on_event(tw_event_t *ev, void *ud) {
   fx_t *fx = ud;
-  assert_true(fx->nev < MAX_EVENTS);
-  fx->ev[fx->nev++] = ev;
+  fx->total++;
+  if (fx->nev < MAX_EVENTS)
+    fx->ev[fx->nev++] = ev;
+  else
+    tw_event_free(ev);
 }
 
 static void on_status(const tw_eventsub_status_t *st, void *ud) {
@@ -364,7 +368,8 @@ enum {
   W_WELCOMES,
   W_MIGRATED,
   W_REVOKED,
-  W_DISCONNECTED
+  W_DISCONNECTED,
+  W_TOTAL
 };
 
 static int cond_ok(void *arg) {
@@ -387,6 +392,8 @@ static int cond_ok(void *arg) {
     return fx->revoked >= c->n;
   case W_DISCONNECTED:
     return fx->disconnected >= c->n;
+  case W_TOTAL:
+    return fx->total >= c->n;
   }
   return 0;
 }
@@ -671,6 +678,34 @@ static void test_nothing_left(void **state) {
   fx_free(fx);
 }
 
+/* The dedupe memory is bounded: after TW_EVENTSUB_DEDUPE newer ids, the
+ * oldest is forgotten (and delivered again), while a recent one is still
+ * dropped. */
+static void test_dedupe_bounded(void **state) {
+  (void)state;
+  fx_t *fx = fx_new(ALL_SCOPES);
+  start_client(fx, TWO, 2, 0);
+  wait_for(fx, W_SUBS_DONE, 2);
+  char id[32];
+  for (unsigned i = 0; i <= TW_EVENTSUB_DEDUPE; i++) {
+    snprintf(id, sizeof(id), "d-%u", i);
+    srv_notify(&fx->srv.c[0], id, "channel.follow", FOLLOW_EV);
+    if (i % 256 == 255) /* let the socket drain */
+      wait_for(fx, W_TOTAL, i + 1);
+  }
+  wait_for(fx, W_TOTAL, TW_EVENTSUB_DEDUPE + 1);
+  srv_notify(&fx->srv.c[0], "d-1024", "channel.follow", FOLLOW_EV); /* dup */
+  srv_notify(&fx->srv.c[0], "d-0", "channel.follow", FOLLOW_EV); /* evicted */
+  wait_for(fx, W_TOTAL, TW_EVENTSUB_DEDUPE + 2);
+  srv_notify(&fx->srv.c[0], "end", "channel.follow", FOLLOW_EV);
+  wait_for(fx, W_TOTAL, TW_EVENTSUB_DEDUPE + 3);
+  assert_int_equal(fx->total, TW_EVENTSUB_DEDUPE + 3);
+  tw_eventsub_stats_t st;
+  tw_eventsub_stats(fx->es, &st);
+  assert_int_equal(st.duplicates, 1);
+  fx_free(fx);
+}
+
 static void test_bad_options(void **state) {
   (void)state;
   uv_loop_t loop;
@@ -706,6 +741,7 @@ int main(void) {
       cmocka_unit_test(test_revocation),
       cmocka_unit_test(test_no_welcome),
       cmocka_unit_test(test_nothing_left),
+      cmocka_unit_test(test_dedupe_bounded),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
