@@ -149,6 +149,9 @@ typedef struct {
   uint64_t revocations;
   uint64_t bad_messages; /* messages the decoder refused */
   unsigned subs_enabled; /* subscriptions live now */
+  /* tw_now_ms() when the last message arrived (0: none yet), for a health
+   * check's "seconds since the last inbound message". */
+  uint64_t last_message_ms;
 } tw_eventsub_stats_t;
 
 /* Creates a client on `loop` using `hc` (borrowed; must outlive it). `opts`

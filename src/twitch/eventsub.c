@@ -685,6 +685,7 @@ static void ws_on_message(tw_ws_t *ws, const char *data, size_t len, int binary,
   tw_eventsub_t *es = c->es;
   if (es->closing || c->role == ROLE_RETIRING)
     return;
+  es->st.last_message_ms = tw_now_ms();
   if (c == es->main)
     reset_watchdog(es);
   if (binary) {

@@ -455,6 +455,7 @@ static void test_subscribe_and_events(void **state) {
   tw_eventsub_stats_t st;
   tw_eventsub_stats(fx->es, &st);
   assert_int_equal(st.subs_enabled, 9);
+  assert_true(st.last_message_ms > 0);
 
   sconn_t *c = &fx->srv.c[0];
   srv_notify(c, "n-follow", "channel.follow", FOLLOW_EV);
