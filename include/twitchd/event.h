@@ -129,6 +129,11 @@ typedef enum {
   K(USER_BANNED, UserBanned, user_banned, TW_EVENT_INCOMING,                   \
     F(user_banned, room_id, STR)                                               \
     F(user_banned, duration, INT))                                             \
+  /* Bits cheered in the room: `user` is the cheerer (NULL when anonymous), \
+   * message the cheer's text (EventSub channel.cheer). */                   \
+  K(CHEER, Cheer, cheer, TW_EVENT_INCOMING,                                    \
+    F(cheer, bits, INT)                                                        \
+    F(cheer, message, STR))                                                    \
   /* A moderator cleared the whole chat of the room. */                      \
   K(CHAT_CLEARED, ChatCleared, chat_cleared, TW_EVENT_INCOMING,                \
     F(chat_cleared, room_id, STR))                                             \

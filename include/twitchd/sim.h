@@ -137,13 +137,14 @@ typedef struct {
 } tw_sim_chat_opts_t;
 
 /* Which listeners tw_sim_start() opens (tw_sim_opts_t.listeners). */
-#define TW_SIM_LISTEN_IRC 0x01u     /* plain IRC, irc:// */
-#define TW_SIM_LISTEN_IRCS 0x02u    /* IRC over TLS, ircs:// */
-#define TW_SIM_LISTEN_WSS 0x04u     /* IRC over WebSocket over TLS, wss:// */
-#define TW_SIM_LISTEN_WS 0x08u      /* plain ws://: answers 301 to wss:// */
-#define TW_SIM_LISTEN_CONTROL 0x10u /* the HTTP control interface */
-#define TW_SIM_LISTEN_API 0x20u     /* HTTPS: /oauth2/... and /helix/... */
-#define TW_SIM_LISTEN_ALL 0x3fu
+#define TW_SIM_LISTEN_IRC 0x01u      /* plain IRC, irc:// */
+#define TW_SIM_LISTEN_IRCS 0x02u     /* IRC over TLS, ircs:// */
+#define TW_SIM_LISTEN_WSS 0x04u      /* IRC over WebSocket over TLS, wss:// */
+#define TW_SIM_LISTEN_WS 0x08u       /* plain ws://: answers 301 to wss:// */
+#define TW_SIM_LISTEN_CONTROL 0x10u  /* the HTTP control interface */
+#define TW_SIM_LISTEN_API 0x20u      /* HTTPS: /oauth2/... and /helix/... */
+#define TW_SIM_LISTEN_EVENTSUB 0x40u /* EventSub WebSocket, wss://.../ws */
+#define TW_SIM_LISTEN_ALL 0x7fu
 
 /* The OAuth client registered in every simulator (printed by `twitchd sim`
  * as "client_id" and "client_secret"). A confidential client with no
@@ -207,6 +208,39 @@ typedef struct {
   uint32_t clip_delay_ms;
 } tw_sim_api_opts_t;
 
+/* EventSub WebSocket caps. Sessions open at once (one more upgrade is
+ * refused with HTTP 503); enabled subscriptions per session (Twitch: 300;
+ * more are answered 429); connections with enabled subscriptions per user
+ * token (Twitch: 3; 429 "number of websocket transports limit exceeded");
+ * largest message sent, a notification whose event would exceed it is not
+ * sent (TW_ETOOBIG); largest event object accepted by a trigger. */
+#define TW_SIM_MAX_EVENTSUB_SESSIONS 256
+#define TW_SIM_MAX_EVENTSUB_SESSION_SUBS 300
+#define TW_SIM_MAX_EVENTSUB_USER_CONNS 3
+#define TW_SIM_MAX_EVENTSUB_MESSAGE (64u * 1024u)
+#define TW_SIM_MAX_EVENTSUB_EVENT (16u * 1024u)
+/* A session id: 28 characters plus NUL (Twitch's look like
+ * "AQoQexAWVYKSTIu4ec_2VAxyuhAB"). */
+#define TW_SIM_EVENTSUB_ID_SIZE 64
+
+/* EventSub WebSocket behaviour. All-zero gives Twitch's values. */
+typedef struct {
+  /* Simulator extension: the keepalive interval in ms, overriding the
+   * client's ?keepalive_timeout_seconds= (which is clamped to 10..600 as on
+   * Twitch, default 10), so that tests can run with sub-second keepalives.
+   * The welcome then reports keepalive_timeout_seconds rounded up to whole
+   * seconds (at least 1). 0: from the URL. */
+  uint32_t keepalive_ms;
+  /* Time from the welcome to the first subscription before the session is
+   * closed with 4003 (0: the keepalive interval, as on Twitch; TW_SIM_OFF:
+   * never). */
+  uint32_t subscribe_window_ms;
+  /* After a session_reconnect, how long the old connection stays open when
+   * the client does not connect to the reconnect_url (0: 30 s, as on
+   * Twitch); then it is closed with 4004. */
+  uint32_t reconnect_grace_ms;
+} tw_sim_eventsub_opts_t;
+
 typedef struct {
   /* IPv4 literal to listen on; NULL: "127.0.0.1". Copied. */
   const char *host;
@@ -237,6 +271,10 @@ typedef struct {
    * certificate. */
   uint16_t api_port;
   tw_sim_api_opts_t api;
+  /* The EventSub WebSocket listener (TW_SIM_LISTEN_EVENTSUB): port, and
+   * behaviour (section "EventSub" below). */
+  uint16_t eventsub_port;
+  tw_sim_eventsub_opts_t eventsub;
 } tw_sim_opts_t;
 
 /* ---- what the simulator reports ----------------------------------------- */
@@ -367,7 +405,16 @@ typedef enum {
   TW_SIM_EV_DROPPED,    /* conn, login, room, line (text), reason */
   TW_SIM_EV_CLOSE,      /* conn */
   TW_SIM_EV_FLOOD_DONE, /* room, count = lines sent */
-  TW_SIM_EV_API         /* api: an API request was answered; count = seq */
+  TW_SIM_EV_API,        /* api: an API request was answered; count = seq */
+  /* EventSub WebSocket. `login` is the session id; `conn` the connection
+   * id within the EventSub listener (from 1). */
+  TW_SIM_EV_ES_CONNECT,    /* a connection opened (before its welcome) */
+  TW_SIM_EV_ES_SENT,       /* a message went out: line = the JSON text,
+                              room = its message_type */
+  TW_SIM_EV_ES_SUBSCRIBED, /* a subscription was created for the session;
+                              line = the subscription type */
+  TW_SIM_EV_ES_CLOSE       /* a connection ended; count = the close code
+                              (1006 when dropped without one) */
 } tw_sim_event_kind_t;
 
 /* One request the API listener answered, for read-back
@@ -756,6 +803,88 @@ typedef struct {
  * id. Returns 0, TW_EINVAL, TW_EFULL or TW_ENOMEM. */
 int tw_sim_set_stream(tw_sim_t *sim, const char *room,
                       const tw_sim_stream_t *st);
+
+/* ---- EventSub WebSocket (the EventSub listener) ------------------------- */
+
+/* docs/twitch-protocol.md section 3.5 is the contract; docs/simulator.md
+ * ("EventSub") says what the simulator decides where Twitch is silent.
+ *
+ * A client connects to wss://HOST:PORT/ws (optionally
+ * ?keepalive_timeout_seconds=N) and gets a session_welcome; it then creates
+ * subscriptions with POST /helix/eventsub/subscriptions and transport
+ * {"method":"websocket","session_id":ID} on the API listener. When the
+ * EventSub listener runs, that session id must be a live session, bound to
+ * the user token of its first subscription (else 400); without the
+ * listener, session ids are not checked. Sessions are named by their id
+ * (a string); NULL in a session argument means "every session". */
+
+/* Sends a `notification` of subscription type `type` to every session with
+ * an enabled subscription of that type whose condition matches the event.
+ * `room` names the broadcaster (a login, created when unknown; for
+ * channel.raid the raided channel, to_broadcaster_*); `event_json` (may be
+ * NULL) is a JSON object with members to set or override (e.g.
+ * {"user_login":"ann"}); the simulator fills the rest as in the doc's
+ * examples: user ids and names from the user table (users created on
+ * demand), timestamps now, defaults for the rest. Types: stream.online,
+ * stream.offline, channel.update, channel.follow, channel.subscribe,
+ * channel.subscription.gift, channel.subscription.message, channel.cheer,
+ * channel.raid, channel.ban. Returns the number of sessions notified (>=
+ * 0), or TW_EINVAL (unknown type, bad room, event not a JSON object),
+ * TW_ETOOBIG (event over TW_SIM_MAX_EVENTSUB_EVENT) or TW_ENOMEM. All
+ * arguments borrowed. */
+int tw_sim_eventsub_trigger(tw_sim_t *sim, const char *type, const char *room,
+                            const char *event_json);
+
+/* Sends session_reconnect to `session` (NULL: all) with a reconnect_url on
+ * the same listener. The session keeps its id and subscriptions; a client
+ * connecting to that URL gets a welcome for it, then the old connection is
+ * closed (1000). Nobody connecting within reconnect_grace_ms closes the old
+ * one with 4004 and disables the subscriptions. Returns the number of
+ * sessions, or TW_ENOTFOUND. */
+int tw_sim_eventsub_reconnect(tw_sim_t *sim, const char *session);
+
+/* Revokes subscription `sub_id` (any transport): a websocket session that
+ * holds it gets a `revocation` message with `status` (NULL:
+ * "authorization_revoked"; also "user_removed", "version_removed"...), then
+ * the subscription is removed. Returns 1 when a message was sent, 0 when
+ * only removed, TW_ENOTFOUND or TW_EINVAL. */
+int tw_sim_eventsub_revoke(tw_sim_t *sim, const char *sub_id,
+                           const char *status);
+
+/* Drops `session`'s connection (NULL: all) without a close frame; its
+ * subscriptions become websocket_disconnected. Returns the number of
+ * sessions, or TW_ENOTFOUND. */
+int tw_sim_eventsub_drop(tw_sim_t *sim, const char *session);
+
+/* Stalls `session` (NULL: all) or resumes it: while stalled, nothing is sent
+ * to it (no keepalive, notifications are lost as on a dead link) and the
+ * socket stays open. Returns the number of sessions, or TW_ENOTFOUND. */
+int tw_sim_eventsub_stall(tw_sim_t *sim, const char *session, int stalled);
+
+/* Sends the last notification `session` (NULL: all) received again, byte
+ * for byte (same message_id), for dedupe tests. Returns the number of
+ * sessions it was sent to (those without a notification are skipped), or
+ * TW_ENOTFOUND. */
+int tw_sim_eventsub_duplicate(tw_sim_t *sim, const char *session);
+
+/* One session, as tw_sim_eventsub_sessions() describes it. */
+typedef struct {
+  char id[TW_SIM_EVENTSUB_ID_SIZE];
+  char user_id[TW_SIM_MAX_ID + 1]; /* bound owner ("" before a sub) */
+  uint64_t conn;                   /* current connection id */
+  uint32_t keepalive_ms;
+  int stalled;
+  int reconnecting; /* a session_reconnect is pending */
+  size_t subs;      /* enabled subscriptions */
+  uint64_t sent;    /* messages sent (welcome included) */
+  uint64_t keepalives;
+  uint64_t notifications;
+} tw_sim_eventsub_session_t;
+
+/* Writes up to `max` live sessions, oldest first, into out[] and returns
+ * how many there are (may exceed max). */
+size_t tw_sim_eventsub_sessions(tw_sim_t *sim, tw_sim_eventsub_session_t *out,
+                                size_t max);
 
 #ifdef __cplusplus
 }

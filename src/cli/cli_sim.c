@@ -57,7 +57,9 @@ static void usage(FILE *out) {
           "  --ws-port N            plain ws:// port (answers 301 to wss)\n"
           "  --control-port N       HTTP control port\n"
           "  --api-port N           HTTPS port of /oauth2 and /helix\n"
-          "  --no-irc, --no-tls, --no-wss, --no-ws, --no-control, --no-api\n"
+          "  --eventsub-port N      EventSub WebSocket port (wss://.../ws)\n"
+          "  --no-irc, --no-tls, --no-wss, --no-ws, --no-control, --no-api,\n"
+          "  --no-eventsub\n"
           "                         do not open that listener\n"
           "  --cert-dir DIR         cert.pem and key.pem to serve; generated "
           "with ca.pem\n"
@@ -93,6 +95,16 @@ static void usage(FILE *out) {
           "(default 800)\n"
           "  --clip-delay-ms N      delay before a created clip is listed "
           "(default 200)\n"
+          "  --eventsub-keepalive-ms N  EventSub keepalive in ms, overriding "
+          "the URL's\n"
+          "                         keepalive_timeout_seconds (simulator "
+          "extension)\n"
+          "  --eventsub-subscribe-window-ms N  time to the first "
+          "subscription before\n"
+          "                         close 4003 (default: the keepalive)\n"
+          "  --eventsub-reconnect-grace-ms N  old connection's life after "
+          "session_reconnect\n"
+          "                         (default 30000; then close 4004)\n"
           "  --ping-interval-ms N   server PING period (default 300000)\n"
           "  --pong-timeout-ms N    close without PONG after this (default "
           "10000)\n"
@@ -202,6 +214,7 @@ int tw__cli_sim(int argc, char **argv) {
     PORT_OPT("--ws-port", ws_port)
     PORT_OPT("--control-port", control_port)
     PORT_OPT("--api-port", api_port)
+    PORT_OPT("--eventsub-port", eventsub_port)
 #undef PORT_OPT
 #define MS_OPT(name, field, max)                                               \
   if (strcmp(a, name) == 0) {                                                  \
@@ -217,6 +230,20 @@ int tw__cli_sim(int argc, char **argv) {
     MS_OPT("--pong-timeout-ms", pong_timeout_ms, UINT32_MAX - 1)
     MS_OPT("--max-conns", max_conns, TW_SIM_MAX_CONNS_LIMIT)
 #undef MS_OPT
+#define ES_OPT(name, field)                                                    \
+  if (strcmp(a, name) == 0) {                                                  \
+    if (parse_u64(v, UINT32_MAX - 1, &x) != 0 || x == 0) {                     \
+      fprintf(stderr, "twitchd sim: %s needs a positive number\n", name);      \
+      return 2;                                                                \
+    }                                                                          \
+    o.eventsub.field = (uint32_t)x;                                            \
+    i++;                                                                       \
+    continue;                                                                  \
+  }
+    ES_OPT("--eventsub-keepalive-ms", keepalive_ms)
+    ES_OPT("--eventsub-subscribe-window-ms", subscribe_window_ms)
+    ES_OPT("--eventsub-reconnect-grace-ms", reconnect_grace_ms)
+#undef ES_OPT
 #define API_OPT(name, field, max)                                              \
   if (strcmp(a, name) == 0) {                                                  \
     if (parse_u64(v, max, &x) != 0 || x == 0) {                                \
@@ -248,6 +275,8 @@ int tw__cli_sim(int argc, char **argv) {
       off |= TW_SIM_LISTEN_CONTROL;
     } else if (strcmp(a, "--no-api") == 0) {
       off |= TW_SIM_LISTEN_API;
+    } else if (strcmp(a, "--no-eventsub") == 0) {
+      off |= TW_SIM_LISTEN_EVENTSUB;
     } else if (strcmp(a, "--device-slow-down") == 0) {
       o.api.device_slow_down = 1;
     } else if (strcmp(a, "--consent-login") == 0) {
@@ -380,6 +409,14 @@ int tw__cli_sim(int argc, char **argv) {
       fprintf(stderr, "twitchd sim: bad --%s %s=%s\n", i < nmod ? "mod" : "vip",
               p->a, p->b);
   }
+  /* The handlers are in place before the JSON line (and the ports file)
+   * tell anyone the simulator is up, so that a SIGTERM sent as soon as the
+   * line is read stops it cleanly instead of killing it. */
+  uv_signal_init(&r.loop, &r.sigint);
+  uv_signal_init(&r.loop, &r.sigterm);
+  r.sigint.data = r.sigterm.data = &r;
+  uv_signal_start(&r.sigint, on_signal, SIGINT);
+  uv_signal_start(&r.sigterm, on_signal, SIGTERM);
   char line[4096];
   if (rc == 0 && (rc = tw_sim_describe(r.sim, line, sizeof(line))) == 0) {
     if (ports_file && write_ports_file(ports_file, line) != 0) {
@@ -389,6 +426,8 @@ int tw__cli_sim(int argc, char **argv) {
     }
   }
   if (rc != 0) {
+    uv_close((uv_handle_t *)&r.sigint, NULL);
+    uv_close((uv_handle_t *)&r.sigterm, NULL);
     tw_sim_close(r.sim, NULL, NULL);
     uv_run(&r.loop, UV_RUN_DEFAULT);
     uv_loop_close(&r.loop);
@@ -396,12 +435,6 @@ int tw__cli_sim(int argc, char **argv) {
   }
   printf("%s\n", line);
   fflush(stdout);
-
-  uv_signal_init(&r.loop, &r.sigint);
-  uv_signal_init(&r.loop, &r.sigterm);
-  r.sigint.data = r.sigterm.data = &r;
-  uv_signal_start(&r.sigint, on_signal, SIGINT);
-  uv_signal_start(&r.sigterm, on_signal, SIGTERM);
   uv_run(&r.loop, UV_RUN_DEFAULT);
   if (ports_file)
     unlink(ports_file);

@@ -464,6 +464,7 @@ static int setup_tls(tw_sim_t *sim, char *detail, size_t cap) {
 static void finish(tw_sim_t *sim) {
   void (*cb)(void *) = sim->close_cb;
   void *ud = sim->close_ud;
+  tw__simes_free(sim);
   tw__simapi_free(sim->api);
   tw__simchat_free(sim->core);
   tw_tls_ctx_free(sim->tls);
@@ -518,6 +519,7 @@ void tw_sim_close(tw_sim_t *sim, void (*cb)(void *ud), void *ud) {
   close_listener(sim, &sim->l_ws);
   tw__sim_http_close(sim);
   tw__sim_api_close(sim);
+  tw__simes_close(sim);
   if (sim->api)
     tw__simapi_set_observer(sim->api, NULL, NULL);
   uv_handle_t *hs[] = {(uv_handle_t *)&sim->tick, (uv_handle_t *)&sim->idle,
@@ -612,8 +614,8 @@ int tw_sim_new(uv_loop_t *loop, const tw_sim_opts_t *opts, tw_sim_t **out,
   uv_timer_start(&sim->tick, on_tick, TICK_MS, TICK_MS);
   uv_unref((uv_handle_t *)&sim->tick);
 
-  if (sim->o.listeners &
-      (TW_SIM_LISTEN_IRCS | TW_SIM_LISTEN_WSS | TW_SIM_LISTEN_API)) {
+  if (sim->o.listeners & (TW_SIM_LISTEN_IRCS | TW_SIM_LISTEN_WSS |
+                          TW_SIM_LISTEN_API | TW_SIM_LISTEN_EVENTSUB)) {
     rc = setup_tls(sim, detail, detail_cap);
     if (rc != 0)
       goto fail;
@@ -637,6 +639,11 @@ int tw_sim_new(uv_loop_t *loop, const tw_sim_opts_t *opts, tw_sim_t **out,
   }
   if (sim->o.listeners & TW_SIM_LISTEN_API) {
     rc = tw__sim_api_start(sim, detail, detail_cap);
+    if (rc != 0)
+      goto fail;
+  }
+  if (sim->o.listeners & TW_SIM_LISTEN_EVENTSUB) {
+    rc = tw__simes_start(sim, detail, detail_cap);
     if (rc != 0)
       goto fail;
   }
@@ -668,6 +675,8 @@ uint16_t tw_sim_port(const tw_sim_t *sim, unsigned listener) {
     return sim->port_control;
   case TW_SIM_LISTEN_API:
     return sim->port_api;
+  case TW_SIM_LISTEN_EVENTSUB:
+    return sim->port_es;
   default:
     return 0;
   }
@@ -700,6 +709,7 @@ int tw_sim_describe(const tw_sim_t *sim, char *out, size_t cap) {
   describe_one(o, "wss", "wss", sim->host, sim->port_wss, "/");
   describe_one(o, "ws", "ws", sim->host, sim->port_ws, "/");
   describe_one(o, "control", "http", sim->host, sim->port_control, "");
+  describe_one(o, "eventsub", "wss", sim->host, sim->port_es, "/ws");
   if (sim->port_api) {
     char url[128];
     describe_one(o, "api", "https", sim->host, sim->port_api, "");
@@ -1011,6 +1021,16 @@ void tw_sim_api_counters(const tw_sim_t *sim, tw_sim_api_counters_t *out) {
 
 int tw_sim_set_stream(tw_sim_t *sim, const char *room,
                       const tw_sim_stream_t *st) {
-  return sim ? tw__simhelix_set_stream(sim->api, room, st, tw_now_ms())
-             : TW_EINVAL;
+  if (!sim || !room)
+    return TW_EINVAL;
+  const char *r = room[0] == '#' ? room + 1 : room;
+  tw_simhelix_chan_view_t before;
+  int was_live =
+      tw__simhelix_chan_view(sim->api, r, &before) == 0 && before.live;
+  int rc = tw__simhelix_set_stream(sim->api, room, st, tw_now_ms());
+  /* EventSub and Get Streams agree: a change of the live state is also a
+   * stream.online / stream.offline notification. */
+  if (rc == 0 && st && (st->live != 0) != was_live)
+    tw__simes_stream_changed(sim, r, st->live != 0);
+  return rc;
 }

@@ -29,6 +29,27 @@ struct tw_simapi_ctx {
   tw_simchat_token_view_t tok;
 };
 
+/* An EventSub subscription (sim_helix.c stores them, sim_eventsub.c
+ * delivers to them). */
+typedef struct {
+  json_t *obj; /* the subscription as listed (no secret) */
+  char owner[TW_SIM_MAX_CLIENT_ID + TW_SIM_MAX_ID + 2];
+  int websocket; /* else webhook or conduit */
+  int cost;
+} tw_simapi_sub_t;
+
+/* The EventSub WebSocket side's say on websocket subscriptions (set only
+ * while the EventSub listener runs). check: may `owner` (client_id/user_id)
+ * subscribe on `session`? Returns 0, or an HTTP status with a message in
+ * msg (capacity 128). created: a subscription was stored for `session`. */
+typedef struct {
+  unsigned (*check)(void *ud, const char *session, const char *owner,
+                    char *msg);
+  void (*created)(void *ud, const char *session, const char *owner,
+                  const char *type);
+  void *ud;
+} tw_simapi_es_hooks_t;
+
 struct tw_simapi {
   tw_simchat_t *core;
   tw_sim_api_opts_t o;
@@ -55,7 +76,8 @@ struct tw_simapi {
   tw__simmap_t lastmsg;  /* "room:sender" -> last Helix chat message */
   tw__simmap_t bans;     /* "broadcaster_id:user_id" -> ban */
   tw__simmap_t clips;    /* clip id -> clip */
-  tw__simmap_t subs;     /* subscription id -> subscription */
+  tw__simmap_t subs;     /* subscription id -> tw_simapi_sub_t */
+  tw_simapi_es_hooks_t es;
 };
 
 /* ---- helpers (sim_api.c) ---- */
@@ -95,6 +117,23 @@ int tw__simhelix_ban_check(void *ud, const char *room, const char *login,
 /* tw_sim_set_stream(). */
 int tw__simhelix_set_stream(tw_simapi_t *api, const char *room,
                             const tw_sim_stream_t *st, uint64_t now);
+/* A channel's stream state for EventSub events: whether live, the stream id
+ * and start (Unix ms), title, language, category. Returns 0 or
+ * TW_ENOTFOUND (no channel state yet). Strings copied into the caps. */
+typedef struct {
+  int live;
+  char stream_id[24];
+  uint64_t started_wall_ms;
+  char title[564]; /* MAX_TITLE (sim_helix.c) + 1, rounded up */
+  char language[16];
+  char game_id[32];
+  char game_name[128];
+} tw_simhelix_chan_view_t;
+int tw__simhelix_chan_view(tw_simapi_t *api, const char *login,
+                           tw_simhelix_chan_view_t *out);
+/* Frees one subscription. */
+void tw__simhelix_sub_free(tw_simapi_sub_t *s);
+
 /* Takes `cost` points from the request's bucket (0: only reports) and adds
  * the Ratelimit-* headers. Returns 0, or -1 when the bucket is empty. */
 int tw__simapi_ratelimit(tw_simapi_ctx_t *x, unsigned cost);

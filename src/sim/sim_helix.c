@@ -76,12 +76,7 @@ typedef struct {
   uint64_t ready_at;
 } clip_t;
 
-typedef struct {
-  json_t *obj; /* the subscription as listed (no secret) */
-  char owner[TW_SIM_MAX_CLIENT_ID + TW_SIM_MAX_ID + 2];
-  int websocket; /* else webhook or conduit */
-  int cost;
-} sub_t;
+typedef tw_simapi_sub_t sub_t;
 
 typedef struct {
   char *text;
@@ -102,11 +97,16 @@ static void each_ban(void *ud, const char *k, void *v) {
   free(b);
 }
 
-static void each_sub(void *ud, const char *k, void *v) {
-  (void)ud, (void)k;
-  sub_t *s = v;
+void tw__simhelix_sub_free(tw_simapi_sub_t *s) {
+  if (!s)
+    return;
   json_decref(s->obj);
   free(s);
+}
+
+static void each_sub(void *ud, const char *k, void *v) {
+  (void)ud, (void)k;
+  tw__simhelix_sub_free(v);
 }
 
 static void each_last(void *ud, const char *k, void *v) {
@@ -184,6 +184,22 @@ int tw__simhelix_set_stream(tw_simapi_t *api, const char *room,
     snprintf(c->game_name, sizeof(c->game_name), "%s", st->game_name);
   if (st->language)
     snprintf(c->language, sizeof(c->language), "%s", st->language);
+  return 0;
+}
+
+int tw__simhelix_chan_view(tw_simapi_t *api, const char *login,
+                           tw_simhelix_chan_view_t *out) {
+  memset(out, 0, sizeof(*out));
+  chan_t *c = tw__simmap_get(&api->channels, login, strlen(login));
+  if (!c)
+    return TW_ENOTFOUND;
+  out->live = c->live;
+  snprintf(out->stream_id, sizeof(out->stream_id), "%s", c->stream_id);
+  out->started_wall_ms = c->started_wall_ms;
+  snprintf(out->title, sizeof(out->title), "%s", c->title);
+  snprintf(out->language, sizeof(out->language), "%s", c->language);
+  snprintf(out->game_id, sizeof(out->game_id), "%s", c->game_id);
+  snprintf(out->game_name, sizeof(out->game_name), "%s", c->game_name);
   return 0;
 }
 
@@ -1286,8 +1302,14 @@ static void sub_cb(void *ud, const char *k, void *v) {
   if (strcmp(s->owner, w->owner) != 0 || s->websocket != w->websocket)
     return;
   w->total++;
-  w->cost += s->cost;
-  if (w->type &&
+  /* A websocket subscription disabled by its session's end neither costs
+   * nor blocks the same subscription on a new session. */
+  int live = !s->websocket ||
+             strcmp(json_string_value(json_object_get(s->obj, "status")),
+                    "enabled") == 0;
+  if (live)
+    w->cost += s->cost;
+  if (live && w->type &&
       strcmp(json_string_value(json_object_get(s->obj, "type")), w->type) ==
           0 &&
       json_equal(json_object_get(s->obj, "condition"), w->cond))
@@ -1390,6 +1412,15 @@ static void post_subs(tw_simapi_ctx_t *x) {
   }
   char owner[sizeof(((sub_t *)0)->owner)];
   sub_owner(x, owner, sizeof(owner));
+  if (websocket && x->api->es.check) {
+    char msg[128] = "";
+    unsigned st = x->api->es.check(x->api->es.ud, session, owner, msg);
+    if (st) {
+      json_decref(body);
+      err(x, st, msg);
+      return;
+    }
+  }
   sub_walk_t w = {0};
   w.owner = owner;
   w.websocket = websocket;
@@ -1451,6 +1482,10 @@ static void post_subs(tw_simapi_ctx_t *x) {
   json_t *arr = json_array();
   json_array_append(arr, o);
   sub_envelope(x, 202, arr, w.total + 1, w.cost + cost, websocket, 0);
+  if (websocket && x->api->es.created)
+    x->api->es.created(x->api->es.ud,
+                       json_string_value(json_object_get(t, "session_id")),
+                       owner, json_string_value(json_object_get(o, "type")));
 }
 
 static void get_subs(tw_simapi_ctx_t *x) {

@@ -854,6 +854,78 @@ static enum MHD_Result do_api_counters(tw_sim_t *sim,
   return reply_json(conn, 200, o);
 }
 
+/* ---- EventSub ----------------------------------------------------------- */
+
+static enum MHD_Result do_es(tw_sim_t *sim, struct MHD_Connection *conn,
+                             json_t *b, const char *what) {
+  int bad = 0;
+  if (strcmp(what, "trigger") == 0) {
+    const char *type = jstr(b, "type", &bad);
+    const char *room = jstr(b, "room", &bad);
+    json_t *ev = json_object_get(b, "event");
+    if (ev && json_is_null(ev))
+      ev = NULL;
+    if (bad || !type || !room || (ev && !json_is_object(ev)))
+      return reply_err(conn, TW_EINVAL,
+                       "type and room (strings) are required; event must be "
+                       "an object");
+    return reply_count(conn, tw__simes_trigger_json(sim, type, room, ev),
+                       "sent");
+  }
+  if (strcmp(what, "revoke") == 0) {
+    const char *id = jstr(b, "subscription_id", &bad);
+    const char *status = jstr(b, "status", &bad);
+    if (bad || !id)
+      return reply_err(conn, TW_EINVAL, "subscription_id is required");
+    return reply_count(conn, tw_sim_eventsub_revoke(sim, id, status), "sent");
+  }
+  const char *session = jstr(b, "session", &bad);
+  int stalled = jbool(b, "stalled", 1, &bad);
+  if (bad)
+    return reply_err(conn, TW_EINVAL, "bad session or stalled");
+  int n;
+  if (strcmp(what, "reconnect") == 0)
+    n = tw_sim_eventsub_reconnect(sim, session);
+  else if (strcmp(what, "drop") == 0)
+    n = tw_sim_eventsub_drop(sim, session);
+  else if (strcmp(what, "duplicate") == 0)
+    n = tw_sim_eventsub_duplicate(sim, session);
+  else
+    n = tw_sim_eventsub_stall(sim, session, stalled);
+  return reply_count(conn, n, "sessions");
+}
+
+static enum MHD_Result do_es_sessions(tw_sim_t *sim,
+                                      struct MHD_Connection *conn) {
+  size_t n = tw_sim_eventsub_sessions(sim, NULL, 0);
+  tw_sim_eventsub_session_t *v = n ? calloc(n, sizeof(*v)) : NULL;
+  if (n && !v)
+    return reply_err(conn, TW_ENOMEM, NULL);
+  n = tw_sim_eventsub_sessions(sim, v, n);
+  json_t *arr = json_array();
+  for (size_t i = 0; i < n; i++) {
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_string(v[i].id));
+    json_object_set_new(o, "user_id", json_string(v[i].user_id));
+    json_object_set_new(o, "conn", json_integer((json_int_t)v[i].conn));
+    json_object_set_new(o, "keepalive_ms", json_integer(v[i].keepalive_ms));
+    json_object_set_new(o, "stalled", json_boolean(v[i].stalled));
+    json_object_set_new(o, "reconnecting", json_boolean(v[i].reconnecting));
+    json_object_set_new(o, "subscriptions",
+                        json_integer((json_int_t)v[i].subs));
+    json_object_set_new(o, "sent", json_integer((json_int_t)v[i].sent));
+    json_object_set_new(o, "keepalives",
+                        json_integer((json_int_t)v[i].keepalives));
+    json_object_set_new(o, "notifications",
+                        json_integer((json_int_t)v[i].notifications));
+    json_array_append_new(arr, o);
+  }
+  free(v);
+  json_t *o = json_object();
+  json_object_set_new(o, "sessions", arr);
+  return reply_json(conn, 200, o);
+}
+
 /* ---- dispatch ----------------------------------------------------------- */
 
 static enum MHD_Result route(tw_sim_t *sim, struct MHD_Connection *conn,
@@ -883,6 +955,8 @@ static enum MHD_Result route(tw_sim_t *sim, struct MHD_Connection *conn,
     return do_api_counters(sim, conn);
   if (get && strcmp(url, "/api/tokens") == 0)
     return do_api_token_info(sim, conn);
+  if (get && strcmp(url, "/eventsub/sessions") == 0)
+    return do_es_sessions(sim, conn);
   if (!post)
     return reply_err(conn, TW_ENOTFOUND, "no such endpoint or method");
 
@@ -944,6 +1018,13 @@ static enum MHD_Result route(tw_sim_t *sim, struct MHD_Connection *conn,
   } else if (strcmp(url, "/api/force/clear") == 0) {
     tw_sim_api_force_clear(sim);
     rc = reply_ok(conn);
+  } else if (strncmp(url, "/eventsub/", 10) == 0 &&
+             (strcmp(url + 10, "trigger") == 0 ||
+              strcmp(url + 10, "reconnect") == 0 ||
+              strcmp(url + 10, "revoke") == 0 ||
+              strcmp(url + 10, "drop") == 0 || strcmp(url + 10, "stall") == 0 ||
+              strcmp(url + 10, "duplicate") == 0)) {
+    rc = do_es(sim, conn, b, url + 10);
   } else if (strcmp(url, "/chat/counters/reset") == 0) {
     tw_sim_counters_reset(sim);
     rc = reply_ok(conn);

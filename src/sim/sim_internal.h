@@ -25,6 +25,7 @@
 #define TW_SIM_MAX_WAITERS 64
 
 typedef struct sim_conn sim_conn_t;
+typedef struct tw_simes tw_simes_t;
 typedef struct sim_waiter sim_waiter_t;
 
 struct tw_sim {
@@ -39,6 +40,8 @@ struct tw_sim {
   tw_simapi_t *api;    /* OAuth and Helix, sans-IO */
   tw_uvmhd_t *api_mhd; /* the HTTPS API listener */
   uint16_t port_api;
+  tw_simes_t *es; /* the EventSub WebSocket side (sim_eventsub.c) */
+  uint16_t port_es;
   char *api_cert, *api_key; /* PEM text handed to MHD */
   uv_timer_t tick;          /* keepalive, delayed closes, flood retries */
   uv_idle_t idle;           /* flushes connections that have output */
@@ -74,6 +77,18 @@ void tw__sim_http_line(tw_sim_t *sim);
 /* Reads a file of lines (plain or gzip) for a flood. On success *out is a
  * malloc'd buffer the caller frees. */
 int tw__sim_read_lines_file(const char *path, char **out, size_t *len);
+/* The EventSub WebSocket side (sim_eventsub.c): started after the API
+ * side and the TLS setup; closed with the simulator (its listener, timer
+ * and connections are counted in handles_open); freed in finish. */
+int tw__simes_start(tw_sim_t *sim, char *detail, size_t detail_cap);
+void tw__simes_close(tw_sim_t *sim);
+void tw__simes_free(tw_sim_t *sim);
+/* tw_sim_set_stream() changed `room`'s live state. */
+void tw__simes_stream_changed(tw_sim_t *sim, const char *room, int live);
+/* tw_sim_eventsub_trigger() with the event parsed (borrowed; may be NULL). */
+struct json_t;
+int tw__simes_trigger_json(tw_sim_t *sim, const char *type, const char *room,
+                           struct json_t *event);
 /* Called once per closed handle during tw_sim_close(). */
 void tw__sim_handle_closed(tw_sim_t *sim);
 

@@ -37,9 +37,15 @@ set +e
 [ $? -eq 2 ] || fail "--client without a value not refused"
 "$TW_BIN" sim --device-interval-ms x >/dev/null 2>&1
 [ $? -eq 2 ] || fail "bad --device-interval-ms not refused"
+"$TW_BIN" sim --eventsub-port 70000 >/dev/null 2>&1
+[ $? -eq 2 ] || fail "bad --eventsub-port not refused with 2"
+"$TW_BIN" sim --eventsub-keepalive-ms 0 >/dev/null 2>&1
+[ $? -eq 2 ] || fail "--eventsub-keepalive-ms 0 not refused with 2"
 set -e
 "$TW_BIN" sim --help | grep -q -- '--ports-file' || fail "--help"
 "$TW_BIN" sim --help | grep -q -- '--api-port' || fail "--help lacks --api-port"
+"$TW_BIN" sim --help | grep -q -- '--eventsub-port' || fail "--help lacks --eventsub-port"
+"$TW_BIN" sim --help | grep -q -- '--no-eventsub' || fail "--help lacks --no-eventsub"
 
 # The simulator prints its JSON line once every listener is open: reading
 # it from a FIFO waits for exactly that.
@@ -91,6 +97,15 @@ post() { curl -fsS -X POST -H 'Content-Type: application/json' -d "$2" "$control
 post /api/streams '{"room":"chan","live":true,"title":"cli live","viewer_count":3}' |
   grep -q '"ok":true' || fail "api/streams"
 hx "/streams?user_login=chan" | grep -q '"title":"cli live"' || fail "helix streams"
+# The EventSub listener: its fields, and its control endpoints.
+es_port=$(get eventsub_port)
+[ "$(get eventsub)" = "wss://127.0.0.1:$es_port/ws" ] || fail "eventsub field: $(get eventsub)"
+curl -fsS "$control/eventsub/sessions" | grep -q '"sessions":\[\]' || fail "eventsub/sessions"
+post /eventsub/trigger '{"type":"channel.follow","room":"chan","event":{"user_login":"ann"}}' |
+  grep -q '"sent":0' || fail "eventsub/trigger"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -d '{"type":"nope","room":"chan"}' \
+  "$control/eventsub/trigger")
+[ "$code" = 400 ] || fail "bad trigger gave $code"
 reqs=$(curl -fsS "$control/api/requests?path=/oauth2/token")
 echo "$reqs" | python3 -c '
 import json, sys
@@ -181,4 +196,18 @@ pid=
 [ ! -e "$work/ports.json" ] || fail "ports file left behind"
 grep -q 'simtoken123' "$work/err" && fail "a token reached the log"
 grep -q 'clisecret99' "$work/err" && fail "a client secret reached the log"
+
+# --no-eventsub: no such listener in the JSON line.
+mkfifo "$work/fifo2"
+"$TW_BIN" sim --no-eventsub --no-irc --no-tls --no-wss --no-ws --no-api \
+  >"$work/fifo2" 2>"$work/err2" &
+pid=$!
+exec 4<"$work/fifo2"
+read -r -t 30 line2 <&4 || fail "no JSON line with --no-eventsub"
+case "$line2" in *eventsub*) fail "--no-eventsub still lists eventsub: $line2" ;; esac
+case "$line2" in *control*) ;; *) fail "no control field: $line2" ;; esac
+kill -TERM "$pid"
+exec 4<&-
+st2=0; wait "$pid" || st2=$?; [ "$st2" -eq 0 ] || fail "exit status $st2 after SIGTERM (--no-eventsub): $(cat "$work/err2")"
+pid=
 echo "ok"
