@@ -97,6 +97,8 @@ typedef struct {
    * chat joins when always_listening is false); 0 turns polling off.
    * Default 60. */
   int stream_check_seconds;
+  /* Receive events over EventSub's WebSocket transport (default true). */
+  bool eventsub_enabled;
 } tw_config_twitch_t;
 
 /* The chat services an outgoing webhook can post to (connectors.webhook

@@ -39,11 +39,12 @@ typedef struct tw_runtime tw_runtime_t;
 
 typedef struct {
   /* Overrides, for `twitchd run --sim` and tests; NULL keeps the config's.
-   * irc_url and helix_url replace endpoints.irc and endpoints.helix,
+   * irc_url, helix_url and eventsub_url replace the endpoints,
    * ca_file replaces ca-file. When token is set, it, login and user_id are
    * used for chat and Helix instead of the token file. */
   const char *irc_url;
   const char *helix_url;
+  const char *eventsub_url;
   const char *ca_file;
   const char *login;
   const char *token;

@@ -955,6 +955,8 @@ static const key_def_t twitch_keys[] = {
      &send_chat_rule, NULL},
     {"stream-check-seconds", K_INT, 0, "60", NULL, TWF(stream_check_seconds),
      NO_AUX, &rule_stream_check, NULL},
+    {"eventsub", K_BOOL, 0, "true", NULL, TWF(eventsub_enabled), NO_AUX, NULL,
+     NULL},
     {"endpoints", K_SECTION, 0, NULL, NULL, 0, NO_AUX, &endpoints_section,
      NULL},
 };

@@ -7,6 +7,7 @@
 
 #include "twitchd/creds.h"
 #include "twitchd/error.h"
+#include "twitchd/eventsub_client.h"
 #include "twitchd/helix_client.h"
 #include "twitchd/log.h"
 #include "twitchd/runtime.h"
@@ -35,6 +36,8 @@ struct tw_runtime {
   tw_helix_client_t *helix;
   tw_twitch_actions_t *actions;
   tw_stream_watch_t *streams;
+  tw_eventsub_t *eventsub;
+  char *eventsub_url;
   tw_uvmhd_t *web; /* GET /health; NULL when it could not listen */
   /* Channels are joined while live only (always-listening: false, with
    * stream polling on). */
@@ -553,9 +556,117 @@ static int make_helix(tw_runtime_t *rt, const tw_config_twitch_t *tc) {
 
 static void on_stream_event(tw_event_t *ev, void *ud) {
   tw_runtime_t *rt = ud;
-  if (!rt->closing)
+  /* With EventSub, stream.online/offline bring these events; the poll
+   * only decides which channels chat is in. */
+  if (!rt->closing && rt->eventsub == NULL)
     handle_event(rt, ev);
   tw_event_free(ev);
+}
+
+/* ---- EventSub ------------------------------------------------------------ */
+
+/* A StreamStarted from EventSub has no title (stream.online carries none):
+ * Get Streams fills the title and viewers before the skills see it, as the
+ * seed's announcement needs the title. On failure it goes out as it is. */
+typedef struct {
+  tw_runtime_t *rt;
+  tw_event_t *ev;
+} enrich_t;
+
+static void on_enriched(tw_helix_client_t *c, const tw_helix_result_t *res,
+                        void *arg) {
+  (void)c;
+  enrich_t *e = arg;
+  tw_runtime_t *rt = e->rt;
+  if (res->err == 0 && res->streams && res->streams->n > 0) {
+    const tw_helix_stream_t *st = &res->streams->v[0];
+    if (st->title)
+      tw_event_set_str(e->ev, "title", st->title);
+    tw_event_set_int(e->ev, "viewers", st->viewer_count);
+  } else if (res->err != TW_ECANCELED) {
+    tw_warn(MOD, "StreamStarted: no title from Get Streams (%s)",
+            res->err ? tw_strerror(res->err) : "not live yet");
+  }
+  if (!rt->closing)
+    handle_event(rt, e->ev);
+  tw_event_free(e->ev);
+  free(e);
+}
+
+static void on_eventsub_event(tw_event_t *ev, void *ud) {
+  tw_runtime_t *rt = ud;
+  if (rt->closing) {
+    tw_event_free(ev);
+    return;
+  }
+  const char *room = strip_hash(ev->target);
+  if (ev->kind == TW_EVENT_STREAM_STARTED &&
+      ev->u.stream_started.title == NULL && room && rt->helix) {
+    enrich_t *e = malloc(sizeof(*e));
+    if (e) {
+      e->rt = rt;
+      e->ev = ev;
+      if (tw_helix_get_streams(rt->helix, NULL, 0, &room, 1, true, 1, NULL,
+                               on_enriched, e, NULL) == 0)
+        return;
+      free(e);
+    }
+  }
+  handle_event(rt, ev);
+  tw_event_free(ev);
+}
+
+static void on_eventsub_status(const tw_eventsub_status_t *st, void *ud) {
+  (void)ud;
+  switch (st->kind) {
+  case TW_EVENTSUB_ST_CONNECTED:
+    tw_info(MOD, "EventSub session open");
+    break;
+  case TW_EVENTSUB_ST_SUBSCRIBED:
+    tw_info(MOD, "EventSub: %s for #%s", st->type ? st->type : "?",
+            st->channel ? st->channel : "?");
+    break;
+  case TW_EVENTSUB_ST_DISCONNECTED:
+    tw_warn(MOD, "EventSub session closed (%d %s); again in %llu ms",
+            st->code, st->reason ? st->reason : "",
+            (unsigned long long)st->retry_in_ms);
+    break;
+  default: /* the client logs refusals and revocations itself */
+    break;
+  }
+}
+
+/* EventSub over WebSocket needs a user login: without one (anonymous chat)
+ * there is nothing to subscribe with, and it starts after a re-login. */
+static int make_eventsub(tw_runtime_t *rt, const tw_config_twitch_t *tc) {
+  if (!tc->eventsub_enabled || rt->eventsub || rt->nchannels == 0)
+    return 0;
+  if (rt->creds) {
+    tw_creds_state_t st = tw_creds_state(rt->creds);
+    if (st == TW_CREDS_NO_TOKEN || st == TW_CREDS_ERROR ||
+        st == TW_CREDS_NEEDS_AUTH) {
+      tw_info(MOD, "EventSub waits for a login (twitchd auth, then SIGHUP)");
+      return 0;
+    }
+  } else if (rt->fixed_token == NULL) {
+    return 0;
+  }
+  if (tc->forward_url.url)
+    tw_info(MOD, "forward-url is set, but the EventSub webhook transport is "
+                 "not implemented: using EventSub over WebSocket");
+  tw_eventsub_opts_t eo = {0};
+  eo.url = rt->eventsub_url ? rt->eventsub_url : tc->eventsub.url;
+  eo.ca_file = rt->ca_file ? rt->ca_file : tc->ca_file;
+  eo.channels = (const char *const *)rt->channels;
+  eo.nchannels = rt->nchannels;
+  eo.connector = TW_RUNTIME_TWITCH;
+  eo.on_event = on_eventsub_event;
+  eo.on_status = on_eventsub_status;
+  eo.ud = rt;
+  int rc = tw_eventsub_new(rt->loop, rt->helix, &eo, &rt->eventsub);
+  if (rc == 0 && rt->started)
+    rc = tw_eventsub_start(rt->eventsub);
+  return rc;
 }
 
 /* always-listening: false: be in a channel's chat while it is live. */
@@ -597,6 +708,7 @@ static void rt_free(tw_runtime_t *rt) {
   tw_config_free(rt->cfg);
   free(rt->irc_url);
   free(rt->helix_url);
+  free(rt->eventsub_url);
   free(rt->ca_file);
   free(rt);
 }
@@ -620,6 +732,7 @@ int tw_runtime_new(uv_loop_t *loop, tw_config_t *cfg,
   rt->irc_url = dup_or_null(rt->opts.irc_url);
   rt->ca_file = dup_or_null(rt->opts.ca_file);
   rt->helix_url = dup_or_null(rt->opts.helix_url);
+  rt->eventsub_url = dup_or_null(rt->opts.eventsub_url);
   rt->opts.irc_url = rt->opts.ca_file = NULL;
   rt->opts.helix_url = rt->helix_url;
   if (rt->opts.token)
@@ -659,6 +772,8 @@ int tw_runtime_new(uv_loop_t *loop, tw_config_t *cfg,
   if (rc == 0)
     rc = make_stream_watch(rt, tc);
   if (rc == 0)
+    rc = make_eventsub(rt, tc);
+  if (rc == 0)
     rc = tw_webhooks_new(loop, rt->curl, cfg, NULL, &rt->webhooks);
   if (rc == 0) {
     tw_bot_opts_t bo = {
@@ -671,6 +786,8 @@ int tw_runtime_new(uv_loop_t *loop, tw_config_t *cfg,
      * with the caller. */
     if (rt->webhooks)
       tw_webhooks_close(rt->webhooks, NULL, NULL);
+    if (rt->eventsub)
+      tw_eventsub_close(rt->eventsub, NULL, NULL);
     if (rt->streams)
       tw_stream_watch_close(rt->streams, NULL, NULL);
     if (rt->actions)
@@ -711,6 +828,8 @@ int tw_runtime_start(tw_runtime_t *rt) {
   if (rt->chat && (rc = tw_chat_start(rt->chat)) != 0)
     return rc;
   if (rt->streams && (rc = tw_stream_watch_start(rt->streams)) != 0)
+    return rc;
+  if (rt->eventsub && (rc = tw_eventsub_start(rt->eventsub)) != 0)
     return rc;
   make_web(rt, rt->cfg);
   rt->started = true;
@@ -810,6 +929,8 @@ static void relogin(tw_runtime_t *rt, tw_config_t *cfg) {
     else if (tw_creds_state(rt->creds) != TW_CREDS_STARTING)
       late_chat(rt, NULL);
     /* else on_creds makes the chat when the code exchange answers */
+    if (make_eventsub(rt, tw_config_twitch(cfg)) != 0)
+      tw_error(MOD, "reload: cannot start EventSub");
   } else {
     tw_error(MOD, "reload: the credentials cannot be used; chat stays off "
                   "until the next reload");
@@ -933,6 +1054,11 @@ void tw_runtime_close(tw_runtime_t *rt, void (*cb)(void *ud), void *ud) {
     rt->pending_close++;
     tw_uvmhd_close(rt->web, on_set_closed, rt);
     rt->web = NULL;
+  }
+  if (rt->eventsub) {
+    rt->pending_close++;
+    tw_eventsub_close(rt->eventsub, on_set_closed, rt);
+    rt->eventsub = NULL;
   }
   if (rt->streams) {
     rt->pending_close++;

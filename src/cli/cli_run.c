@@ -58,6 +58,7 @@ typedef struct {
   char sim_token[41];
   char sim_url[128];
   char sim_helix[128];
+  char sim_eventsub[128];
   tw_sim_token_info_t sim_bot; /* whose token the bot has */
   char *demo_channel;
   unsigned demo_step;
@@ -160,7 +161,8 @@ static int start_sim(run_t *r, const tw_config_t *cfg) {
   const tw_config_twitch_t *tc = tw_config_twitch(cfg);
   tw_sim_opts_t so = {0};
   so.listeners = TW_SIM_LISTEN_IRC | TW_SIM_LISTEN_IRCS | TW_SIM_LISTEN_WSS |
-                 TW_SIM_LISTEN_CONTROL | TW_SIM_LISTEN_API;
+                 TW_SIM_LISTEN_CONTROL | TW_SIM_LISTEN_API |
+                 TW_SIM_LISTEN_EVENTSUB;
   char detail[256];
   int rc = tw_sim_new(&r->loop, &so, &r->sim, detail, sizeof(detail));
   if (rc != 0) {
@@ -224,20 +226,28 @@ static int start_sim(run_t *r, const tw_config_t *cfg) {
            listener == TW_SIM_LISTEN_WSS ? "/" : "");
   snprintf(r->sim_helix, sizeof(r->sim_helix), "https://127.0.0.1:%u/helix",
            (unsigned)tw_sim_port(r->sim, TW_SIM_LISTEN_API));
+  snprintf(r->sim_eventsub, sizeof(r->sim_eventsub), "wss://127.0.0.1:%u/ws",
+           (unsigned)tw_sim_port(r->sim, TW_SIM_LISTEN_EVENTSUB));
   tw_info("sim",
-          "simulator up: chat %s, Helix %s, control http://127.0.0.1:%u "
-          "(docs/simulator.md); the bot is %s, the channel's own account",
-          r->sim_url, r->sim_helix,
+          "simulator up: chat %s, Helix %s, EventSub %s, control "
+          "http://127.0.0.1:%u (docs/simulator.md); the bot is %s, the "
+          "channel's own account",
+          r->sim_url, r->sim_helix, r->sim_eventsub,
           (unsigned)tw_sim_port(r->sim, TW_SIM_LISTEN_CONTROL),
           r->sim_bot.login);
   return 0;
 }
 
 /* The demo: a few viewers and the streamer in the simulator's chat, the
- * stream going live (the stream checks notice and report StreamStarted),
- * and a follow, which the simulator cannot produce yet, injected, so that
- * the example skills have something to react to. */
-typedef enum { DEMO_SAY, DEMO_INJECT, DEMO_LIVE, DEMO_OFFLINE } demo_kind_t;
+ * stream going live and offline (EventSub stream.online/offline), a follow
+ * and a gift (EventSub notifications), so that the example skills have
+ * something to react to. */
+typedef enum {
+  DEMO_SAY,
+  DEMO_EVENTSUB, /* login: the subscription type, text: the event's JSON */
+  DEMO_LIVE,
+  DEMO_OFFLINE
+} demo_kind_t;
 
 typedef struct {
   demo_kind_t kind;
@@ -249,9 +259,11 @@ static const demo_step_t demo_script[] = {
     {DEMO_SAY, "viewer_ann", "hello everyone!"},
     {DEMO_LIVE, NULL, "Writing a Twitch bot in C"},
     {DEMO_SAY, "viewer_bob", "what are we building today?"},
-    {DEMO_INJECT, NULL,
-     "{\"event\":\"UserFollowed\",\"user\":\"viewer_bob\","
-     "\"follower\":\"viewer_bob\"}"},
+    {DEMO_EVENTSUB, "channel.follow",
+     "{\"user_login\":\"viewer_bob\",\"user_name\":\"viewer_bob\"}"},
+    {DEMO_EVENTSUB, "channel.subscription.gift",
+     "{\"user_login\":\"viewer_ann\",\"user_name\":\"viewer_ann\","
+     "\"total\":5}"},
     {DEMO_SAY, NULL, "!title Writing a Twitch bot in C, part 2"},
     {DEMO_SAY, "spam_bot_42",
      "Wanna become famous? Buy followers at example.invalid"},
@@ -259,17 +271,15 @@ static const demo_step_t demo_script[] = {
     {DEMO_OFFLINE, NULL, NULL},
 };
 
-static void inject_json(run_t *r, const char *text, size_t len);
-
 static void on_demo(uv_timer_t *t) {
   run_t *r = t->data;
   const demo_step_t *s =
       &demo_script[r->demo_step++ % (sizeof(demo_script) / sizeof(*s))];
   int rc = 0;
   switch (s->kind) {
-  case DEMO_INJECT:
-    tw_info("demo", "injecting %s", s->text);
-    inject_json(r, s->text, strlen(s->text));
+  case DEMO_EVENTSUB:
+    tw_info("demo", "EventSub %s %s", s->login, s->text);
+    rc = tw_sim_eventsub_trigger(r->sim, s->login, r->demo_channel, s->text);
     break;
   case DEMO_LIVE:
   case DEMO_OFFLINE: {
@@ -514,6 +524,7 @@ int tw__cli_run(int argc, char **argv) {
     }
     ro.irc_url = r.sim_url;
     ro.helix_url = r.sim_helix;
+    ro.eventsub_url = r.sim_eventsub;
     ro.ca_file = tw_sim_ca_file(r.sim);
     ro.login = r.sim_bot.login;
     ro.user_id = r.sim_bot.user_id;
