@@ -141,7 +141,9 @@ static int send_msg(tw_simes_t *es, es_sess_t *s, json_t *msg,
     rc = TW_ETOOBIG;
   else if (!s->conn || s->conn->gone || !tw_ws_is_open(s->conn->ws))
     rc = TW_ESTATE;
-  else if (!s->stalled) {
+  else if (s->stalled)
+    rc = TW_ESTATE; /* lost, as on a dead link */
+  else {
     rc = tw_ws_send_text(s->conn->ws, text, n);
     if (rc == 0) {
       s->last_sent = tw_now_ms();

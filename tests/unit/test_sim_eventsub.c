@@ -654,6 +654,222 @@ static void test_stream_state(void **state) {
   world_free(&w);
 }
 
+/* ---- faults ----------------------------------------------------------------
+ */
+
+static const char *meta_str(const client_t *c, size_t i, const char *key) {
+  return tw_simfx_jstr(json_object_get(c->msg[i], "metadata"), key);
+}
+
+/* A session with one channel.follow subscription; its id in sub_id. */
+static void followed(world_t *w, client_t *c, char *sub_id) {
+  connect_welcome(w, c, NULL);
+  char fcond[256];
+  snprintf(fcond, sizeof(fcond),
+           "{\"broadcaster_user_id\":\"%s\",\"moderator_user_id\":\"%s\"}",
+           w->chan_id, w->chan_id);
+  assert_int_equal(
+      subscribe(w, "tokchan", "channel.follow", "2", fcond, c->session, sub_id),
+      202);
+}
+
+static void test_reconnect_handover(void **state) {
+  (void)state;
+  world_t w;
+  tw_sim_eventsub_opts_t eo = {.subscribe_window_ms = TW_SIM_OFF};
+  world(&w, &eo);
+  client_t a, b;
+  char id[64], st[64];
+  followed(&w, &a, id);
+  assert_int_equal(tw_sim_eventsub_reconnect(w.fx->sim, a.session), 1);
+  size_t i = wait_type(&w, &a, 1, "session_reconnect");
+  json_t *s = json_object_get(payload(&a, i), "session");
+  assert_string_equal(tw_simfx_jstr(s, "id"), a.session);
+  assert_string_equal(tw_simfx_jstr(s, "status"), "reconnecting");
+  assert_true(json_is_null(json_object_get(s, "keepalive_timeout_seconds")));
+  const char *url = tw_simfx_jstr(s, "reconnect_url");
+  char prefix[64];
+  snprintf(prefix, sizeof(prefix), "wss://127.0.0.1:%u/ws?",
+           (unsigned)w.es_port);
+  assert_memory_equal(url, prefix, strlen(prefix));
+  tw_sim_eventsub_session_t info;
+  assert_int_equal(tw_sim_eventsub_sessions(w.fx->sim, &info, 1), 1);
+  assert_int_equal(info.reconnecting, 1);
+  /* The old connection still delivers until the client moves. */
+  assert_int_equal(tw_sim_eventsub_trigger(w.fx->sim, "channel.follow", "chan",
+                                           "{\"user_login\":\"ann\"}"),
+                   1);
+  wait_type(&w, &a, i + 1, "notification");
+  /* Moving: the new connection is welcomed to the same session, the old
+   * one closed normally, the subscription carried over. */
+  client_url(&w, &b, url);
+  size_t k = wait_type(&w, &b, 0, "session_welcome");
+  s = json_object_get(payload(&b, k), "session");
+  assert_string_equal(tw_simfx_jstr(s, "id"), a.session);
+  assert_string_equal(tw_simfx_jstr(s, "status"), "connected");
+  snprintf(b.session, sizeof(b.session), "%s", a.session);
+  wait_closed(&w, &a);
+  assert_int_equal(a.code, 1000);
+  sub_status(&w, "tokchan", id, st);
+  assert_string_equal(st, "enabled");
+  assert_int_equal(tw_sim_eventsub_trigger(w.fx->sim, "channel.follow", "chan",
+                                           "{\"user_login\":\"bob\"}"),
+                   1);
+  i = wait_type(&w, &b, k + 1, "notification");
+  assert_string_equal(tw_simfx_jstr(event(&b, i), "user_login"), "bob");
+  assert_int_equal(tw_sim_eventsub_sessions(w.fx->sim, &info, 1), 1);
+  assert_int_equal(info.reconnecting, 0);
+  assert_int_equal(info.subs, 1);
+  /* The URL is single-use: again it is an invalid reconnect (4007). */
+  client_t c;
+  client_url(&w, &c, url);
+  wait_closed(&w, &c);
+  assert_int_equal(c.code, 4007);
+  client_free(&w, &c);
+  client_free(&w, &b);
+  client_free(&w, &a);
+  world_free(&w);
+}
+
+static void test_reconnect_grace_4004(void **state) {
+  (void)state;
+  world_t w;
+  tw_sim_eventsub_opts_t eo = {.subscribe_window_ms = TW_SIM_OFF,
+                               .keepalive_ms = 60000,
+                               .reconnect_grace_ms = 100};
+  world(&w, &eo);
+  client_t a;
+  char id[64], st[64];
+  followed(&w, &a, id);
+  /* Over the control interface this time. */
+  char body[128];
+  snprintf(body, sizeof(body), "{\"session\":\"%s\"}", a.session);
+  long status;
+  json_t *r =
+      tw_simfx_control(w.fx, "POST", "/eventsub/reconnect", body, &status);
+  assert_int_equal(status, 200);
+  assert_int_equal(json_integer_value(json_object_get(r, "sessions")), 1);
+  json_decref(r);
+  wait_type(&w, &a, 1, "session_reconnect");
+  wait_closed(&w, &a);
+  assert_int_equal(a.code, 4004);
+  wait_gone(&w, a.session);
+  sub_status(&w, "tokchan", id, st);
+  assert_string_equal(st, "websocket_disconnected");
+  r = tw_simfx_control(w.fx, "POST", "/eventsub/reconnect",
+                       "{\"session\":\"nosuch\"}", &status);
+  assert_int_equal(status, 404);
+  json_decref(r);
+  client_free(&w, &a);
+  world_free(&w);
+}
+
+static void test_revocation(void **state) {
+  (void)state;
+  world_t w;
+  tw_sim_eventsub_opts_t eo = {.subscribe_window_ms = TW_SIM_OFF};
+  world(&w, &eo);
+  client_t a;
+  char id[64], st[64];
+  followed(&w, &a, id);
+  char body[160];
+  snprintf(body, sizeof(body),
+           "{\"subscription_id\":\"%s\",\"status\":\"user_removed\"}", id);
+  long status;
+  json_t *r = tw_simfx_control(w.fx, "POST", "/eventsub/revoke", body, &status);
+  assert_int_equal(status, 200);
+  assert_int_equal(json_integer_value(json_object_get(r, "sent")), 1);
+  json_decref(r);
+  size_t i = wait_type(&w, &a, 1, "revocation");
+  assert_string_equal(meta_str(&a, i, "subscription_type"), "channel.follow");
+  assert_string_equal(meta_str(&a, i, "subscription_version"), "2");
+  json_t *p = payload(&a, i);
+  assert_null(json_object_get(p, "event"));
+  json_t *sub = json_object_get(p, "subscription");
+  assert_string_equal(tw_simfx_jstr(sub, "id"), id);
+  assert_string_equal(tw_simfx_jstr(sub, "status"), "user_removed");
+  /* Removed: not listed, nothing delivered, a second revoke finds none. */
+  sub_status(&w, "tokchan", id, st);
+  assert_string_equal(st, "");
+  assert_int_equal(
+      tw_sim_eventsub_trigger(w.fx->sim, "channel.follow", "chan", NULL), 0);
+  assert_int_equal(tw_sim_eventsub_revoke(w.fx->sim, id, NULL), TW_ENOTFOUND);
+  assert_int_equal(a.closed, 0);
+  client_free(&w, &a);
+  world_free(&w);
+}
+
+static void test_duplicate(void **state) {
+  (void)state;
+  world_t w;
+  tw_sim_eventsub_opts_t eo = {.subscribe_window_ms = TW_SIM_OFF};
+  world(&w, &eo);
+  client_t a;
+  char id[64];
+  followed(&w, &a, id);
+  /* Nothing to duplicate yet. */
+  assert_int_equal(tw_sim_eventsub_duplicate(w.fx->sim, a.session), 0);
+  assert_int_equal(tw_sim_eventsub_trigger(w.fx->sim, "channel.follow", "chan",
+                                           "{\"user_login\":\"ann\"}"),
+                   1);
+  size_t i = wait_type(&w, &a, 1, "notification");
+  long status;
+  json_t *r =
+      tw_simfx_control(w.fx, "POST", "/eventsub/duplicate", "{}", &status);
+  assert_int_equal(status, 200);
+  assert_int_equal(json_integer_value(json_object_get(r, "sessions")), 1);
+  json_decref(r);
+  size_t j = wait_type(&w, &a, i + 1, "notification");
+  assert_string_equal(meta_str(&a, i, "message_id"),
+                      meta_str(&a, j, "message_id"));
+  assert_string_equal(a.raw[i], a.raw[j]);
+  client_free(&w, &a);
+  world_free(&w);
+}
+
+static void test_stall_and_drop(void **state) {
+  (void)state;
+  world_t w;
+  tw_sim_eventsub_opts_t eo = {.subscribe_window_ms = TW_SIM_OFF,
+                               .keepalive_ms = 30};
+  world(&w, &eo);
+  client_t a, b;
+  char id[64], st[64];
+  followed(&w, &a, id);
+  connect_welcome(&w, &b, NULL);
+  assert_int_equal(tw_sim_eventsub_stall(w.fx->sim, a.session, 1), 1);
+  size_t stalled_at = a.n;
+  /* A notification to a stalled session is lost. */
+  assert_int_equal(
+      tw_sim_eventsub_trigger(w.fx->sim, "channel.follow", "chan", NULL), 0);
+  /* While the other session gets three keepalives, the stalled one gets
+   * nothing at all. */
+  size_t k = wait_type(&w, &b, 1, "session_keepalive");
+  k = wait_type(&w, &b, k + 1, "session_keepalive");
+  k = wait_type(&w, &b, k + 1, "session_keepalive");
+  assert_int_equal(a.n, stalled_at);
+  assert_int_equal(a.closed, 0);
+  /* Resumed, keepalives come again. */
+  assert_int_equal(tw_sim_eventsub_stall(w.fx->sim, a.session, 0), 1);
+  wait_type(&w, &a, stalled_at, "session_keepalive");
+  /* Dropped: no close frame (1006), the subscriptions disabled. */
+  long status;
+  char body[128];
+  snprintf(body, sizeof(body), "{\"session\":\"%s\"}", a.session);
+  json_t *r = tw_simfx_control(w.fx, "POST", "/eventsub/drop", body, &status);
+  assert_int_equal(status, 200);
+  json_decref(r);
+  wait_closed(&w, &a);
+  assert_int_equal(a.code, 1006);
+  wait_gone(&w, a.session);
+  sub_status(&w, "tokchan", id, st);
+  assert_string_equal(st, "websocket_disconnected");
+  assert_int_equal(tw_sim_eventsub_drop(w.fx->sim, "nosuch"), TW_ENOTFOUND);
+  client_free(&w, &b);
+  client_free(&w, &a);
+  world_free(&w);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_welcome_and_keepalive),
@@ -662,6 +878,11 @@ int main(void) {
       cmocka_unit_test(test_helix_binding),
       cmocka_unit_test(test_notifications),
       cmocka_unit_test(test_stream_state),
+      cmocka_unit_test(test_reconnect_handover),
+      cmocka_unit_test(test_reconnect_grace_4004),
+      cmocka_unit_test(test_revocation),
+      cmocka_unit_test(test_duplicate),
+      cmocka_unit_test(test_stall_and_drop),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
