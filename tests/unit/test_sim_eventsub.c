@@ -870,6 +870,91 @@ static void test_stall_and_drop(void **state) {
   world_free(&w);
 }
 
+/* ---- observer
+ * ---------------------------------------------------------------- */
+
+typedef struct {
+  int connect, subscribed, welcome, notification, close, close_code;
+  char order[64];
+  size_t n;
+} seen_t;
+
+static void on_event(void *ud, const tw_sim_event_t *ev) {
+  seen_t *s = ud;
+  char k = 0;
+  switch (ev->kind) {
+  case TW_SIM_EV_ES_CONNECT:
+    s->connect++;
+    k = 'c';
+    break;
+  case TW_SIM_EV_ES_SENT:
+    if (strcmp(ev->room, "session_welcome") == 0) {
+      s->welcome++;
+      k = 'w';
+    } else if (strcmp(ev->room, "notification") == 0) {
+      s->notification++;
+      k = 'n';
+      assert_non_null(strstr(ev->line, "\"channel.follow\""));
+    }
+    break;
+  case TW_SIM_EV_ES_SUBSCRIBED:
+    s->subscribed++;
+    k = 's';
+    assert_memory_equal(ev->line, "channel.follow", ev->len);
+    break;
+  case TW_SIM_EV_ES_CLOSE:
+    s->close++;
+    s->close_code = (int)ev->count;
+    k = 'x';
+    break;
+  default:
+    break;
+  }
+  if (k && s->n + 1 < sizeof(s->order))
+    s->order[s->n++] = k;
+}
+
+static int seen_close(void *arg) {
+  return ((seen_t *)arg)->close > 0;
+}
+
+static void test_observer(void **state) {
+  (void)state;
+  world_t w;
+  tw_sim_eventsub_opts_t eo = {.subscribe_window_ms = TW_SIM_OFF,
+                               .keepalive_ms = 60000};
+  world(&w, &eo);
+  seen_t seen = {0};
+  tw_sim_set_observer(w.fx->sim, on_event, &seen);
+  client_t a;
+  char id[64];
+  followed(&w, &a, id);
+  /* Get EventSub Subscriptions shows the session's connect time. */
+  char path[160];
+  snprintf(path, sizeof(path),
+           "/helix/eventsub/subscriptions?subscription_id=%s", id);
+  tw_simresp_t r;
+  assert_int_equal(tw_simfx_helix(w.fx, "GET", path, "tokchan", CID, NULL, &r),
+                   0);
+  json_t *d = json_array_get(json_object_get(r.json, "data"), 0);
+  json_t *s = json_object_get(payload(&a, 0), "session");
+  assert_string_equal(
+      tw_simfx_jstr(json_object_get(d, "transport"), "connected_at"),
+      tw_simfx_jstr(s, "connected_at"));
+  tw_simresp_free(&r);
+  assert_int_equal(
+      tw_sim_eventsub_trigger(w.fx->sim, "channel.follow", "chan", NULL), 1);
+  wait_type(&w, &a, 1, "notification");
+  assert_int_equal(tw_ws_send_binary(a.ws, "x", 1), 0);
+  assert_true(tw_test_run_until(&w.fx->loop, seen_close, &seen, WAIT_MS));
+  assert_string_equal(seen.order, "cwsnx");
+  assert_int_equal(seen.close_code, 4001);
+  wait_closed(&w, &a);
+  tw_sim_set_observer(w.fx->sim, NULL, NULL);
+  client_free(&w, &a);
+  world_free(&w);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_welcome_and_keepalive),
@@ -883,6 +968,7 @@ int main(void) {
       cmocka_unit_test(test_revocation),
       cmocka_unit_test(test_duplicate),
       cmocka_unit_test(test_stall_and_drop),
+      cmocka_unit_test(test_observer),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
