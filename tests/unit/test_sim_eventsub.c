@@ -807,6 +807,30 @@ static void test_revocation(void **state) {
   assert_int_equal(
       tw_sim_eventsub_trigger(w.fx->sim, "channel.follow", "chan", NULL), 0);
   assert_int_equal(tw_sim_eventsub_revoke(w.fx->sim, id, NULL), TW_ENOTFOUND);
+  /* Bad control input: clear errors. */
+  static const struct {
+    const char *path, *body;
+    long status;
+  } bad[] = {
+      {"/eventsub/revoke", "{}", 400},
+      {"/eventsub/revoke", "{\"subscription_id\":5}", 400},
+      {"/eventsub/revoke", "{\"subscription_id\":\"nope\"}", 404},
+      {"/eventsub/stall", "{\"stalled\":\"x\"}", 400},
+      {"/eventsub/drop", "{\"session\":[1]}", 400},
+      {"/eventsub/duplicate", "{\"session\":\"nope\"}", 404},
+      {"/eventsub/trigger",
+       "{\"type\":\"channel.follow\",\"room\":"
+       "\"chan\",\"event\":\"x\"}",
+       400},
+      {"/eventsub/trigger", "not json", 400},
+  };
+  for (size_t b = 0; b < sizeof(bad) / sizeof(bad[0]); b++) {
+    json_t *x =
+        tw_simfx_control(w.fx, "POST", bad[b].path, bad[b].body, &status);
+    if (status != bad[b].status)
+      fail_msg("%s %s: %ld", bad[b].path, bad[b].body, status);
+    json_decref(x);
+  }
   assert_int_equal(a.closed, 0);
   client_free(&w, &a);
   world_free(&w);
