@@ -1,6 +1,7 @@
-/* twitchd: the Twitch simulator: chat server side, and the OAuth host and
+/* twitchd: the Twitch simulator: chat server side, the OAuth host and
  * Helix API on an HTTPS listener (section "OAuth and Helix" below;
- * docs/simulator.md, "OAuth and Helix").
+ * docs/simulator.md, "OAuth and Helix"), and EventSub over WebSocket
+ * (section "EventSub" below; docs/simulator.md, "EventSub").
  *
  * The simulator speaks Twitch's side of chat ("TMI") on 127.0.0.1 so that
  * the bot, its tests and people writing skills never need the real service:
@@ -828,10 +829,11 @@ int tw_sim_set_stream(tw_sim_t *sim, const char *room,
  * demand), timestamps now, defaults for the rest. Types: stream.online,
  * stream.offline, channel.update, channel.follow, channel.subscribe,
  * channel.subscription.gift, channel.subscription.message, channel.cheer,
- * channel.raid, channel.ban. Returns the number of sessions notified (>=
- * 0), or TW_EINVAL (unknown type, bad room, event not a JSON object),
- * TW_ETOOBIG (event over TW_SIM_MAX_EVENTSUB_EVENT) or TW_ENOMEM. All
- * arguments borrowed. */
+ * channel.raid, channel.ban. A stalled session's notification is lost
+ * and not counted. Returns the number of notifications sent (>= 0; one per
+ * matching subscription), or TW_EINVAL (unknown type, bad room, event not a
+ * JSON object), TW_ETOOBIG (event over TW_SIM_MAX_EVENTSUB_EVENT) or TW_ENOMEM.
+ * All arguments borrowed. */
 int tw_sim_eventsub_trigger(tw_sim_t *sim, const char *type, const char *room,
                             const char *event_json);
 

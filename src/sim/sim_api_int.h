@@ -41,12 +41,13 @@ typedef struct {
 /* The EventSub WebSocket side's say on websocket subscriptions (set only
  * while the EventSub listener runs). check: may `owner` (client_id/user_id)
  * subscribe on `session`? Returns 0, or an HTTP status with a message in
- * msg (capacity 128). created: a subscription was stored for `session`. */
+ * msg (capacity 128). created: subscription `sub` (its listed object, which
+ * the hook may amend) was stored for `session`. */
 typedef struct {
   unsigned (*check)(void *ud, const char *session, const char *owner,
                     char *msg);
   void (*created)(void *ud, const char *session, const char *owner,
-                  const char *type);
+                  json_t *sub);
   void *ud;
 } tw_simapi_es_hooks_t;
 

@@ -141,7 +141,9 @@ static int send_msg(tw_simes_t *es, es_sess_t *s, json_t *msg,
     rc = TW_ETOOBIG;
   else if (!s->conn || s->conn->gone || !tw_ws_is_open(s->conn->ws))
     rc = TW_ESTATE;
-  else if (!s->stalled) {
+  else if (s->stalled)
+    rc = TW_ESTATE; /* lost, as on a dead link */
+  else {
     rc = tw_ws_send_text(s->conn->ws, text, n);
     if (rc == 0) {
       s->last_sent = tw_now_ms();
@@ -601,13 +603,19 @@ static unsigned hook_check(void *ud, const char *session, const char *owner,
 }
 
 static void hook_created(void *ud, const char *session, const char *owner,
-                         const char *type) {
+                         json_t *sub) {
   tw_simes_t *es = ud;
   es_sess_t *s = sess_find(es, session);
   if (!s)
     return;
   s->used = 1;
   snprintf(s->owner, sizeof(s->owner), "%s", owner);
+  /* Get EventSub Subscriptions shows when the session connected. */
+  json_object_set_new(json_object_get(sub, "transport"), "connected_at",
+                      json_string(s->connected_at));
+  const char *type = json_string_value(json_object_get(sub, "type"));
+  if (!type)
+    type = "";
   emit(es, TW_SIM_EV_ES_SUBSCRIBED, s->conn ? s->conn->id : 0, s->id, NULL,
        type, strlen(type), 0);
   rearm(es);

@@ -1479,13 +1479,13 @@ static void post_subs(tw_simapi_ctx_t *x) {
   snprintf(s->owner, sizeof(s->owner), "%s", owner);
   s->websocket = websocket;
   s->cost = cost;
-  json_t *arr = json_array();
-  json_array_append(arr, o);
-  sub_envelope(x, 202, arr, w.total + 1, w.cost + cost, websocket, 0);
   if (websocket && x->api->es.created)
     x->api->es.created(x->api->es.ud,
                        json_string_value(json_object_get(t, "session_id")),
-                       owner, json_string_value(json_object_get(o, "type")));
+                       owner, o);
+  json_t *arr = json_array();
+  json_array_append(arr, o);
+  sub_envelope(x, 202, arr, w.total + 1, w.cost + cost, websocket, 0);
 }
 
 static void get_subs(tw_simapi_ctx_t *x) {

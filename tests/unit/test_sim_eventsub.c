@@ -356,29 +356,32 @@ static void test_inbound_traffic_4001(void **state) {
 static void test_unused_4003(void **state) {
   (void)state;
   world_t w;
-  tw_sim_eventsub_opts_t eo = {.keepalive_ms = 30000,
-                               .subscribe_window_ms = 100};
+  /* The window is long enough for an HTTPS subscribe on a loaded machine;
+   * the order of events, not time, decides the assertions. */
+  tw_sim_eventsub_opts_t eo = {.keepalive_ms = 60000,
+                               .subscribe_window_ms = 2000};
   world(&w, &eo);
-  client_t c;
+  client_t c, d, e;
   connect_welcome(&w, &c, NULL);
-  wait_closed(&w, &c);
-  assert_int_equal(c.code, 4003);
-  /* Only the welcome came: the window is shorter than the keepalive. */
-  assert_int_equal(c.n, 1);
-  /* A subscription in time keeps the session open past the window. */
-  client_t d;
-  tw_sim_eventsub_opts_t *o = NULL;
-  (void)o;
   connect_welcome(&w, &d, NULL);
   char cond[128];
   bcond(&w, cond, sizeof(cond));
   assert_int_equal(
       subscribe(&w, "tokchan", "stream.online", "1", cond, d.session, NULL),
       202);
+  /* e connects after d subscribed: once e's window ran out, so did d's. */
+  connect_welcome(&w, &e, NULL);
+  wait_closed(&w, &e);
+  assert_int_equal(e.code, 4003);
+  assert_int_equal(e.n, 1); /* only the welcome: no keepalive in between */
+  wait_closed(&w, &c);
+  assert_int_equal(c.code, 4003);
+  /* The session with a subscription is still there and delivers. */
+  assert_int_equal(d.closed, 0);
   assert_int_equal(
       tw_sim_eventsub_trigger(w.fx->sim, "stream.online", "chan", NULL), 1);
   wait_type(&w, &d, 1, "notification");
-  assert_int_equal(d.closed, 0);
+  client_free(&w, &e);
   client_free(&w, &d);
   client_free(&w, &c);
   world_free(&w);
@@ -654,6 +657,344 @@ static void test_stream_state(void **state) {
   world_free(&w);
 }
 
+/* ---- faults ----------------------------------------------------------------
+ */
+
+static const char *meta_str(const client_t *c, size_t i, const char *key) {
+  return tw_simfx_jstr(json_object_get(c->msg[i], "metadata"), key);
+}
+
+static tw_sim_eventsub_session_t session_info(world_t *w, const char *id) {
+  tw_sim_eventsub_session_t v[8];
+  size_t n = tw_sim_eventsub_sessions(w->fx->sim, v, 8);
+  for (size_t i = 0; i < n && i < 8; i++)
+    if (strcmp(v[i].id, id) == 0)
+      return v[i];
+  fail_msg("no session %s", id);
+  return v[0];
+}
+
+/* A session with one channel.follow subscription; its id in sub_id. */
+static void followed(world_t *w, client_t *c, char *sub_id) {
+  connect_welcome(w, c, NULL);
+  char fcond[256];
+  snprintf(fcond, sizeof(fcond),
+           "{\"broadcaster_user_id\":\"%s\",\"moderator_user_id\":\"%s\"}",
+           w->chan_id, w->chan_id);
+  assert_int_equal(
+      subscribe(w, "tokchan", "channel.follow", "2", fcond, c->session, sub_id),
+      202);
+}
+
+static void test_reconnect_handover(void **state) {
+  (void)state;
+  world_t w;
+  tw_sim_eventsub_opts_t eo = {.subscribe_window_ms = TW_SIM_OFF};
+  world(&w, &eo);
+  client_t a, b;
+  char id[64], st[64];
+  followed(&w, &a, id);
+  assert_int_equal(tw_sim_eventsub_reconnect(w.fx->sim, a.session), 1);
+  size_t i = wait_type(&w, &a, 1, "session_reconnect");
+  json_t *s = json_object_get(payload(&a, i), "session");
+  assert_string_equal(tw_simfx_jstr(s, "id"), a.session);
+  assert_string_equal(tw_simfx_jstr(s, "status"), "reconnecting");
+  assert_true(json_is_null(json_object_get(s, "keepalive_timeout_seconds")));
+  const char *url = tw_simfx_jstr(s, "reconnect_url");
+  char prefix[64];
+  snprintf(prefix, sizeof(prefix), "wss://127.0.0.1:%u/ws?",
+           (unsigned)w.es_port);
+  assert_memory_equal(url, prefix, strlen(prefix));
+  tw_sim_eventsub_session_t info;
+  assert_int_equal(tw_sim_eventsub_sessions(w.fx->sim, &info, 1), 1);
+  assert_int_equal(info.reconnecting, 1);
+  /* The old connection still delivers until the client moves. */
+  assert_int_equal(tw_sim_eventsub_trigger(w.fx->sim, "channel.follow", "chan",
+                                           "{\"user_login\":\"ann\"}"),
+                   1);
+  wait_type(&w, &a, i + 1, "notification");
+  /* Moving: the new connection is welcomed to the same session, the old
+   * one closed normally, the subscription carried over. */
+  client_url(&w, &b, url);
+  size_t k = wait_type(&w, &b, 0, "session_welcome");
+  s = json_object_get(payload(&b, k), "session");
+  assert_string_equal(tw_simfx_jstr(s, "id"), a.session);
+  assert_string_equal(tw_simfx_jstr(s, "status"), "connected");
+  snprintf(b.session, sizeof(b.session), "%s", a.session);
+  wait_closed(&w, &a);
+  assert_int_equal(a.code, 1000);
+  sub_status(&w, "tokchan", id, st);
+  assert_string_equal(st, "enabled");
+  assert_int_equal(tw_sim_eventsub_trigger(w.fx->sim, "channel.follow", "chan",
+                                           "{\"user_login\":\"bob\"}"),
+                   1);
+  i = wait_type(&w, &b, k + 1, "notification");
+  assert_string_equal(tw_simfx_jstr(event(&b, i), "user_login"), "bob");
+  assert_int_equal(tw_sim_eventsub_sessions(w.fx->sim, &info, 1), 1);
+  assert_int_equal(info.reconnecting, 0);
+  assert_int_equal(info.subs, 1);
+  /* The URL is single-use: again it is an invalid reconnect (4007). */
+  client_t c;
+  client_url(&w, &c, url);
+  wait_closed(&w, &c);
+  assert_int_equal(c.code, 4007);
+  client_free(&w, &c);
+  client_free(&w, &b);
+  client_free(&w, &a);
+  world_free(&w);
+}
+
+static void test_reconnect_grace_4004(void **state) {
+  (void)state;
+  world_t w;
+  tw_sim_eventsub_opts_t eo = {.subscribe_window_ms = TW_SIM_OFF,
+                               .keepalive_ms = 60000,
+                               .reconnect_grace_ms = 100};
+  world(&w, &eo);
+  client_t a;
+  char id[64], st[64];
+  followed(&w, &a, id);
+  /* Over the control interface this time. */
+  char body[128];
+  snprintf(body, sizeof(body), "{\"session\":\"%s\"}", a.session);
+  long status;
+  json_t *r =
+      tw_simfx_control(w.fx, "POST", "/eventsub/reconnect", body, &status);
+  assert_int_equal(status, 200);
+  assert_int_equal(json_integer_value(json_object_get(r, "sessions")), 1);
+  json_decref(r);
+  wait_type(&w, &a, 1, "session_reconnect");
+  wait_closed(&w, &a);
+  assert_int_equal(a.code, 4004);
+  wait_gone(&w, a.session);
+  sub_status(&w, "tokchan", id, st);
+  assert_string_equal(st, "websocket_disconnected");
+  r = tw_simfx_control(w.fx, "POST", "/eventsub/reconnect",
+                       "{\"session\":\"nosuch\"}", &status);
+  assert_int_equal(status, 404);
+  json_decref(r);
+  client_free(&w, &a);
+  world_free(&w);
+}
+
+static void test_revocation(void **state) {
+  (void)state;
+  world_t w;
+  tw_sim_eventsub_opts_t eo = {.subscribe_window_ms = TW_SIM_OFF};
+  world(&w, &eo);
+  client_t a;
+  char id[64], st[64];
+  followed(&w, &a, id);
+  char body[160];
+  snprintf(body, sizeof(body),
+           "{\"subscription_id\":\"%s\",\"status\":\"user_removed\"}", id);
+  long status;
+  json_t *r = tw_simfx_control(w.fx, "POST", "/eventsub/revoke", body, &status);
+  assert_int_equal(status, 200);
+  assert_int_equal(json_integer_value(json_object_get(r, "sent")), 1);
+  json_decref(r);
+  size_t i = wait_type(&w, &a, 1, "revocation");
+  assert_string_equal(meta_str(&a, i, "subscription_type"), "channel.follow");
+  assert_string_equal(meta_str(&a, i, "subscription_version"), "2");
+  json_t *p = payload(&a, i);
+  assert_null(json_object_get(p, "event"));
+  json_t *sub = json_object_get(p, "subscription");
+  assert_string_equal(tw_simfx_jstr(sub, "id"), id);
+  assert_string_equal(tw_simfx_jstr(sub, "status"), "user_removed");
+  /* Removed: not listed, nothing delivered, a second revoke finds none. */
+  sub_status(&w, "tokchan", id, st);
+  assert_string_equal(st, "");
+  assert_int_equal(
+      tw_sim_eventsub_trigger(w.fx->sim, "channel.follow", "chan", NULL), 0);
+  assert_int_equal(tw_sim_eventsub_revoke(w.fx->sim, id, NULL), TW_ENOTFOUND);
+  /* Bad control input: clear errors. */
+  static const struct {
+    const char *path, *body;
+    long status;
+  } bad[] = {
+      {"/eventsub/revoke", "{}", 400},
+      {"/eventsub/revoke", "{\"subscription_id\":5}", 400},
+      {"/eventsub/revoke", "{\"subscription_id\":\"nope\"}", 404},
+      {"/eventsub/stall", "{\"stalled\":\"x\"}", 400},
+      {"/eventsub/drop", "{\"session\":[1]}", 400},
+      {"/eventsub/duplicate", "{\"session\":\"nope\"}", 404},
+      {"/eventsub/trigger",
+       "{\"type\":\"channel.follow\",\"room\":"
+       "\"chan\",\"event\":\"x\"}",
+       400},
+      {"/eventsub/trigger", "not json", 400},
+  };
+  for (size_t b = 0; b < sizeof(bad) / sizeof(bad[0]); b++) {
+    json_t *x =
+        tw_simfx_control(w.fx, "POST", bad[b].path, bad[b].body, &status);
+    if (status != bad[b].status)
+      fail_msg("%s %s: %ld", bad[b].path, bad[b].body, status);
+    json_decref(x);
+  }
+  assert_int_equal(a.closed, 0);
+  client_free(&w, &a);
+  world_free(&w);
+}
+
+static void test_duplicate(void **state) {
+  (void)state;
+  world_t w;
+  tw_sim_eventsub_opts_t eo = {.subscribe_window_ms = TW_SIM_OFF};
+  world(&w, &eo);
+  client_t a;
+  char id[64];
+  followed(&w, &a, id);
+  /* Nothing to duplicate yet. */
+  assert_int_equal(tw_sim_eventsub_duplicate(w.fx->sim, a.session), 0);
+  assert_int_equal(tw_sim_eventsub_trigger(w.fx->sim, "channel.follow", "chan",
+                                           "{\"user_login\":\"ann\"}"),
+                   1);
+  size_t i = wait_type(&w, &a, 1, "notification");
+  long status;
+  json_t *r =
+      tw_simfx_control(w.fx, "POST", "/eventsub/duplicate", "{}", &status);
+  assert_int_equal(status, 200);
+  assert_int_equal(json_integer_value(json_object_get(r, "sessions")), 1);
+  json_decref(r);
+  size_t j = wait_type(&w, &a, i + 1, "notification");
+  assert_string_equal(meta_str(&a, i, "message_id"),
+                      meta_str(&a, j, "message_id"));
+  assert_string_equal(a.raw[i], a.raw[j]);
+  client_free(&w, &a);
+  world_free(&w);
+}
+
+static void test_stall_and_drop(void **state) {
+  (void)state;
+  world_t w;
+  tw_sim_eventsub_opts_t eo = {.subscribe_window_ms = TW_SIM_OFF,
+                               .keepalive_ms = 30};
+  world(&w, &eo);
+  client_t a, b;
+  char id[64], st[64];
+  followed(&w, &a, id);
+  connect_welcome(&w, &b, NULL);
+  assert_int_equal(tw_sim_eventsub_stall(w.fx->sim, a.session, 1), 1);
+  /* What the simulator had sent when the stall began (some of it may still
+   * be on the way to the client). */
+  size_t stalled_at = (size_t)session_info(&w, a.session).sent;
+  /* A notification to a stalled session is lost. */
+  assert_int_equal(
+      tw_sim_eventsub_trigger(w.fx->sim, "channel.follow", "chan", NULL), 0);
+  /* While the other session gets three keepalives, the stalled one gets
+   * nothing at all. */
+  size_t k = wait_type(&w, &b, 1, "session_keepalive");
+  k = wait_type(&w, &b, k + 1, "session_keepalive");
+  k = wait_type(&w, &b, k + 1, "session_keepalive");
+  assert_int_equal(session_info(&w, a.session).sent, stalled_at);
+  assert_int_equal(a.n, stalled_at);
+  assert_int_equal(a.closed, 0);
+  /* Resumed, keepalives come again. */
+  assert_int_equal(tw_sim_eventsub_stall(w.fx->sim, a.session, 0), 1);
+  wait_type(&w, &a, stalled_at, "session_keepalive");
+  /* Dropped: no close frame (1006), the subscriptions disabled. */
+  long status;
+  char body[128];
+  snprintf(body, sizeof(body), "{\"session\":\"%s\"}", a.session);
+  json_t *r = tw_simfx_control(w.fx, "POST", "/eventsub/drop", body, &status);
+  assert_int_equal(status, 200);
+  json_decref(r);
+  wait_closed(&w, &a);
+  assert_int_equal(a.code, 1006);
+  wait_gone(&w, a.session);
+  sub_status(&w, "tokchan", id, st);
+  assert_string_equal(st, "websocket_disconnected");
+  assert_int_equal(tw_sim_eventsub_drop(w.fx->sim, "nosuch"), TW_ENOTFOUND);
+  client_free(&w, &b);
+  client_free(&w, &a);
+  world_free(&w);
+}
+
+/* ---- observer
+ * ---------------------------------------------------------------- */
+
+typedef struct {
+  int connect, subscribed, welcome, notification, close, close_code;
+  char order[64];
+  size_t n;
+} seen_t;
+
+static void on_event(void *ud, const tw_sim_event_t *ev) {
+  seen_t *s = ud;
+  char k = 0;
+  switch (ev->kind) {
+  case TW_SIM_EV_ES_CONNECT:
+    s->connect++;
+    k = 'c';
+    break;
+  case TW_SIM_EV_ES_SENT:
+    if (strcmp(ev->room, "session_welcome") == 0) {
+      s->welcome++;
+      k = 'w';
+    } else if (strcmp(ev->room, "notification") == 0) {
+      s->notification++;
+      k = 'n';
+      assert_non_null(strstr(ev->line, "\"channel.follow\""));
+    }
+    break;
+  case TW_SIM_EV_ES_SUBSCRIBED:
+    s->subscribed++;
+    k = 's';
+    assert_memory_equal(ev->line, "channel.follow", ev->len);
+    break;
+  case TW_SIM_EV_ES_CLOSE:
+    s->close++;
+    s->close_code = (int)ev->count;
+    k = 'x';
+    break;
+  default:
+    break;
+  }
+  if (k && s->n + 1 < sizeof(s->order))
+    s->order[s->n++] = k;
+}
+
+static int seen_close(void *arg) {
+  return ((seen_t *)arg)->close > 0;
+}
+
+static void test_observer(void **state) {
+  (void)state;
+  world_t w;
+  tw_sim_eventsub_opts_t eo = {.subscribe_window_ms = TW_SIM_OFF,
+                               .keepalive_ms = 60000};
+  world(&w, &eo);
+  seen_t seen = {0};
+  tw_sim_set_observer(w.fx->sim, on_event, &seen);
+  client_t a;
+  char id[64];
+  followed(&w, &a, id);
+  /* Get EventSub Subscriptions shows the session's connect time. */
+  char path[160];
+  snprintf(path, sizeof(path),
+           "/helix/eventsub/subscriptions?subscription_id=%s", id);
+  tw_simresp_t r;
+  assert_int_equal(tw_simfx_helix(w.fx, "GET", path, "tokchan", CID, NULL, &r),
+                   0);
+  json_t *d = json_array_get(json_object_get(r.json, "data"), 0);
+  json_t *s = json_object_get(payload(&a, 0), "session");
+  assert_string_equal(
+      tw_simfx_jstr(json_object_get(d, "transport"), "connected_at"),
+      tw_simfx_jstr(s, "connected_at"));
+  tw_simresp_free(&r);
+  assert_int_equal(
+      tw_sim_eventsub_trigger(w.fx->sim, "channel.follow", "chan", NULL), 1);
+  wait_type(&w, &a, 1, "notification");
+  assert_int_equal(tw_ws_send_binary(a.ws, "x", 1), 0);
+  assert_true(tw_test_run_until(&w.fx->loop, seen_close, &seen, WAIT_MS));
+  assert_string_equal(seen.order, "cwsnx");
+  assert_int_equal(seen.close_code, 4001);
+  wait_closed(&w, &a);
+  tw_sim_set_observer(w.fx->sim, NULL, NULL);
+  client_free(&w, &a);
+  world_free(&w);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_welcome_and_keepalive),
@@ -662,6 +1003,12 @@ int main(void) {
       cmocka_unit_test(test_helix_binding),
       cmocka_unit_test(test_notifications),
       cmocka_unit_test(test_stream_state),
+      cmocka_unit_test(test_reconnect_handover),
+      cmocka_unit_test(test_reconnect_grace_4004),
+      cmocka_unit_test(test_revocation),
+      cmocka_unit_test(test_duplicate),
+      cmocka_unit_test(test_stall_and_drop),
+      cmocka_unit_test(test_observer),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
