@@ -31,6 +31,9 @@
 #include <uv.h>
 
 #include "cli/cli.h"
+
+#define TW_AUTH_FEATURES                                                       \
+  (TW_FEAT_SEED | TW_FEAT_CHEERS | TW_FEAT_BAN_EVENTS | TW_FEAT_RAIDS)
 #include "twitchd/buf.h"
 #include "twitchd/clock.h"
 #include "twitchd/config.h"
@@ -651,7 +654,9 @@ int tw__cli_auth(int argc, char **argv) {
   a->tw = tw;
   a->device = device;
   a->status = 1;
-  int rc = tw_oauth_scopes_for(TW_FEAT_SEED, &a->scopes);
+  /* The seed's features, and the events `twitchd run` subscribes to over
+   * EventSub by default besides them (cheers, bans). */
+  int rc = tw_oauth_scopes_for(TW_AUTH_FEATURES, &a->scopes);
   for (size_t i = 0; rc == 0 && i < nextra; i++) {
     rc = tw_scopes_add(&a->scopes, extra[i]);
     if (rc == TW_EINVAL)

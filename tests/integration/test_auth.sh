@@ -96,6 +96,10 @@ browser() { # $1: "tamper" to change the state
   [ -n "$url" ] || fail "no authorize URL printed"
   case "$url" in *"state="*) ;; *) fail "authorize URL without state" ;; esac
   case "$url" in *"scope=chat%3Aread"*) ;; *) fail "authorize URL without chat:read: $url" ;; esac
+  # The scopes of the EventSub events `twitchd run` subscribes to.
+  for sc in moderator%3Aread%3Afollowers channel%3Aread%3Asubscriptions bits%3Aread channel%3Amoderate; do
+    case "$url" in *"$sc"*) ;; *) fail "authorize URL without $sc: $url" ;; esac
+  done
   loc=$(curl -sS --cacert "$ca" -o /dev/null -w '%{redirect_url}' "$url")
   case "$loc" in "http://localhost:$port/callback?"*code=*) ;; *) fail "redirect: $loc" ;; esac
   target="http://127.0.0.1:$port${loc#http://localhost:$port}"

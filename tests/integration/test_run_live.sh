@@ -31,6 +31,7 @@ connectors:
       irc: $ircs
       oauth: $oauth
       helix: $helix
+      eventsub: $eventsub
 skills:
   - name: stream_started
     path: skills/stream_started.lua

@@ -27,6 +27,7 @@ connectors:
       irc: $ircs
       oauth: $oauth
       helix: $helix
+      eventsub: $eventsub
 skills:
   - name: ping
     path: ping.lua
@@ -45,6 +46,7 @@ write_config
 botpid=$!
 wait_log "twitchd auth"
 wait_log "chat: joined #chan"
+wait_log "EventSub waits for a login"
 logins() { ctl GET /chat/conns | python3 -c 'import json,sys; print(" ".join(sorted(c["login"] for c in json.load(sys.stdin)["conns"] if c["logged_in"])))'; }
 case "$(logins)" in justinfan*) ;; *) fail "not anonymous before the login: $(logins)" ;; esac
 # Health says why the bot is not fully up: anonymous, no login.
@@ -62,6 +64,7 @@ kill -HUP "$botpid"
 wait_log "reload: the bot had no usable login (no_token)"
 wait_log "creds: exchanged the configured code"
 wait_log "chat: logged in as chan"
+wait_log "EventSub session open" # EventSub needs a login: it starts now
 [ -f "$work/tokens.json" ] || fail "no token file after the exchange"
 for _ in $(seq 1 100); do [ "$(logins)" = chan ] && break; sleep 0.1; done
 [ "$(logins)" = chan ] || fail "connections after the re-login: $(logins)"

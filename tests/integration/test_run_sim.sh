@@ -32,7 +32,7 @@ sim_start --room chan --consent-login chan --no-wss --no-ws --no-irc
 # The bot runs as the broadcaster's own account, as the seed's connector
 # did: Modify Channel Information accepts only the broadcaster's token.
 # It logs in the seed's way: a code from the authorize step in the config.
-scopes="chat:read+chat:edit+moderator:manage:banned_users+moderator:manage:chat_messages+channel:manage:broadcast+clips:edit"
+scopes="chat:read+chat:edit+moderator:manage:banned_users+moderator:manage:chat_messages+channel:manage:broadcast+clips:edit+moderator:read:followers+channel:read:subscriptions"
 code=$(sim_code "$scopes")
 
 # A stand-in for Rocket.Chat's incoming webhook: stores each POST body.
@@ -87,6 +87,7 @@ connectors:
       irc: $ircs
       oauth: $oauth
       helix: $helix
+      eventsub: $eventsub
   webhook:
     rocketchat:
       kind: rocketchat
@@ -189,6 +190,15 @@ ctl GET "/chat/sent?login=chan&contains=pong%20v1%209&wait_ms=10000" | grep -q '
 # The test hook: an event the simulator cannot produce (a follow).
 echo '{"event":"UserFollowed","user":"newfan","follower":"newfan"}' >"$work/inject"
 ctl GET "/chat/sent?login=chan&contains=follow%20newfan&wait_ms=10000" | grep -q 'Thank you so much for the follow newfan' || fail "injected follow not thanked in chat"
+# The same through EventSub, as Twitch sends it: a channel.follow
+# notification on the bot's session becomes UserFollowed for the skill, a
+# gift becomes UserGiftedSubscription.
+wait_log "EventSub: channel.follow for #chan"
+ctl POST /eventsub/trigger '{"type":"channel.follow","room":"chan","event":{"user_login":"esfan","user_name":"EsFan"}}' | grep -q '"sent":1' || fail "EventSub trigger not sent"
+ctl GET "/chat/sent?login=chan&contains=follow%20esfan&wait_ms=10000" | grep -q 'Thank you so much for the follow esfan' || fail "EventSub follow not thanked in chat"
+ctl POST /eventsub/trigger '{"type":"channel.subscription.gift","room":"chan","event":{"user_login":"gifter","user_name":"Gifter","total":3}}' >/dev/null
+wait_log '"event":"UserGiftedSubscription","user":"gifter"'
+
 # The seed's first example: the stream goes live, Rocket.Chat hears of it.
 echo '{"event":"StreamStarted","title":"Building a bot","viewers":5}' >"$work/inject"
 want='/hooks/abc/secrettokenvalue {"text":"I'"'"'m live on twitch, come see me work on Building a bot"'

@@ -3,7 +3,7 @@
 #
 # After `run_env_init`: $work (a scratch directory removed at exit), fail,
 # wait_log (for $work/bot.log), sim_start ARGS... (sets control, ircs,
-# oauth, helix, ca, client_id, client_secret and simpid), ctl METHOD PATH
+# oauth, helix, eventsub, ca, client_id, client_secret and simpid), ctl METHOD PATH
 # [JSON] (the simulator's control interface), sim_code SCOPES (consents as
 # the simulator's consent login and prints the authorization code, the
 # seed's way of logging in) and helix_get PATH (with $token).
@@ -29,7 +29,7 @@ run_env_cleanup() {
 
 fail() {
   echo "FAIL: $*" >&2
-  [ -f "$work/bot.log" ] && sed 's/^/bot: /' "$work/bot.log" | tail -40 >&2
+  [ -f "$work/bot.log" ] && sed "s/^/bot: /" "$work/bot.log" | grep -v "\"event\":\"Message\"" | tail -60 >&2
   [ -f "$work/sim.err" ] && sed 's/^/sim: /' "$work/sim.err" | tail -20 >&2
   exit 1
 }
@@ -56,6 +56,7 @@ sim_start() {
   ircs=$(sim_get ircs)
   oauth=$(sim_get oauth)
   helix=$(sim_get helix)
+  eventsub=$(sim_get eventsub)
   ca=$(sim_get ca_file)
   client_id=$(sim_get client_id)
   client_secret=$(sim_get client_secret)
