@@ -38,6 +38,13 @@ struct tw_runtime {
   tw_stream_watch_t *streams;
   tw_eventsub_t *eventsub;
   char *eventsub_url;
+  /* Per channel EventSub subscribes for (es_channels, fixed for the
+   * client's life), the event kinds it delivers now (bit 1 << kind): chat's
+   * USERNOTICE copies of those are dropped, so that a skill sees a sub, a
+   * gift or a raid once. */
+  char **es_channels;
+  size_t es_n;
+  uint64_t *es_covered;
   tw_uvmhd_t *web; /* GET /health; NULL when it could not listen */
   /* Channels are joined while live only (always-listening: false, with
    * stream polling on). */
@@ -139,9 +146,30 @@ int tw_runtime_inject(tw_runtime_t *rt, const tw_event_t *ev) {
   return rc;
 }
 
+_Static_assert(TW_EVENT_KIND_COUNT <= 64, "es_covered holds a kind per bit");
+
+/* The index of `target` ("#login" or "login") among EventSub's channels. */
+static int es_index(const tw_runtime_t *rt, const char *target) {
+  if (target == NULL)
+    return -1;
+  if (target[0] == '#')
+    target++;
+  for (size_t i = 0; i < rt->es_n; i++)
+    if (strcmp(rt->es_channels[i], target) == 0)
+      return (int)i;
+  return -1;
+}
+
 static void on_chat_event(tw_chat_t *chat, tw_event_t *ev, void *ud) {
   (void)chat;
-  handle_event(ud, ev);
+  tw_runtime_t *rt = ud;
+  int ci = es_index(rt, ev->target);
+  if (ci >= 0 && (rt->es_covered[ci] & (UINT64_C(1) << ev->kind))) {
+    tw_debug(MOD, "%s in %s from chat dropped: EventSub delivers it",
+             tw_event_kind_name(ev->kind), ev->target);
+  } else {
+    handle_event(rt, ev);
+  }
   tw_event_free(ev);
 }
 
@@ -616,8 +644,33 @@ static void on_eventsub_event(tw_event_t *ev, void *ud) {
   tw_event_free(ev);
 }
 
+/* The event kind an EventSub subscription type brings that chat also
+ * reports (USERNOTICE, CLEARCHAT), or -1. */
+static int covered_kind(const char *type) {
+  static const struct {
+    const char *type;
+    tw_event_kind_t kind;
+  } map[] = {{"channel.subscribe", TW_EVENT_USER_SUBSCRIBED},
+             {"channel.subscription.message", TW_EVENT_USER_SUBSCRIBED},
+             {"channel.subscription.gift", TW_EVENT_USER_GIFTED_SUBSCRIPTION},
+             {"channel.raid", TW_EVENT_RAID},
+             {"channel.ban", TW_EVENT_USER_BANNED}};
+  for (size_t i = 0; type && i < sizeof(map) / sizeof(map[0]); i++)
+    if (strcmp(map[i].type, type) == 0)
+      return (int)map[i].kind;
+  return -1;
+}
+
 static void on_eventsub_status(const tw_eventsub_status_t *st, void *ud) {
-  (void)ud;
+  tw_runtime_t *rt = ud;
+  int ci = es_index(rt, st->channel);
+  int kind = covered_kind(st->type);
+  if (st->kind == TW_EVENTSUB_ST_DISCONNECTED && rt->es_n > 0)
+    memset(rt->es_covered, 0, rt->es_n * sizeof(*rt->es_covered));
+  else if (ci >= 0 && kind >= 0 && st->kind == TW_EVENTSUB_ST_SUBSCRIBED)
+    rt->es_covered[ci] |= UINT64_C(1) << kind;
+  else if (ci >= 0 && kind >= 0 && st->kind == TW_EVENTSUB_ST_REVOKED)
+    rt->es_covered[ci] &= ~(UINT64_C(1) << kind);
   switch (st->kind) {
   case TW_EVENTSUB_ST_CONNECTED:
     tw_info(MOD, "EventSub session open");
@@ -627,9 +680,8 @@ static void on_eventsub_status(const tw_eventsub_status_t *st, void *ud) {
             st->channel ? st->channel : "?");
     break;
   case TW_EVENTSUB_ST_DISCONNECTED:
-    tw_warn(MOD, "EventSub session closed (%d %s); again in %llu ms",
-            st->code, st->reason ? st->reason : "",
-            (unsigned long long)st->retry_in_ms);
+    tw_warn(MOD, "EventSub session closed (%d %s); again in %llu ms", st->code,
+            st->reason ? st->reason : "", (unsigned long long)st->retry_in_ms);
     break;
   default: /* the client logs refusals and revocations itself */
     break;
@@ -663,6 +715,15 @@ static int make_eventsub(tw_runtime_t *rt, const tw_config_twitch_t *tc) {
   eo.on_event = on_eventsub_event;
   eo.on_status = on_eventsub_status;
   eo.ud = rt;
+  if (rt->es_n == 0) {
+    rt->es_covered = calloc(rt->nchannels, sizeof(*rt->es_covered));
+    rt->es_channels = calloc(rt->nchannels, sizeof(*rt->es_channels));
+    if (rt->es_covered == NULL || rt->es_channels == NULL)
+      return TW_ENOMEM;
+    for (; rt->es_n < rt->nchannels; rt->es_n++)
+      if ((rt->es_channels[rt->es_n] = strdup(rt->channels[rt->es_n])) == NULL)
+        return TW_ENOMEM;
+  }
   int rc = tw_eventsub_new(rt->loop, rt->helix, &eo, &rt->eventsub);
   if (rc == 0 && rt->started)
     rc = tw_eventsub_start(rt->eventsub);
@@ -709,6 +770,10 @@ static void rt_free(tw_runtime_t *rt) {
   free(rt->irc_url);
   free(rt->helix_url);
   free(rt->eventsub_url);
+  free(rt->es_covered);
+  for (size_t i = 0; i < rt->es_n; i++)
+    free(rt->es_channels[i]);
+  free(rt->es_channels);
   free(rt->ca_file);
   free(rt);
 }

@@ -198,6 +198,13 @@ ctl POST /eventsub/trigger '{"type":"channel.follow","room":"chan","event":{"use
 ctl GET "/chat/sent?login=chan&contains=follow%20esfan&wait_ms=10000" | grep -q 'Thank you so much for the follow esfan' || fail "EventSub follow not thanked in chat"
 ctl POST /eventsub/trigger '{"type":"channel.subscription.gift","room":"chan","event":{"user_login":"gifter","user_name":"Gifter","total":3}}' >/dev/null
 wait_log '"event":"UserGiftedSubscription","user":"gifter"'
+# A sub shows both in chat (USERNOTICE) and on EventSub: skills see it once.
+ctl POST /chat/inject '{"room":"chan","line":"@badge-info=;badges=;display-name=Subber;login=subber;msg-id=sub;msg-param-sub-plan=1000;room-id=1;system-msg=subscribed;tmi-sent-ts=1;user-id=555 :tmi.twitch.tv USERNOTICE #chan"}' >/dev/null
+wait_log "UserSubscribed in #chan from chat dropped: EventSub delivers it"
+ctl POST /eventsub/trigger '{"type":"channel.subscribe","room":"chan","event":{"user_login":"subber","user_name":"Subber"}}' >/dev/null
+wait_log '"event":"UserSubscribed","user":"subber"'
+n=$(grep -c '"event":"UserSubscribed","user":"subber"' "$work/bot.log")
+[ "$n" = 1 ] || fail "$n UserSubscribed events for one sub, want 1"
 
 # The seed's first example: the stream goes live, Rocket.Chat hears of it.
 echo '{"event":"StreamStarted","title":"Building a bot","viewers":5}' >"$work/inject"
