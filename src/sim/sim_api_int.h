@@ -48,6 +48,10 @@ typedef struct {
                     char *msg);
   void (*created)(void *ud, const char *session, const char *owner,
                   json_t *sub);
+  /* Something Helix did is also an EventSub notification (a ban is
+   * channel.ban, as on Twitch): `event` (borrowed) holds the members to
+   * set, the EventSub side fills the rest. */
+  void (*notify)(void *ud, const char *type, const char *room, json_t *event);
   void *ud;
 } tw_simapi_es_hooks_t;
 

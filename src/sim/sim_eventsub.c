@@ -857,6 +857,9 @@ static void match_cb(void *ud, const char *k, void *v) {
   m->hits[m->n++] = s;
 }
 
+static void hook_notify(void *ud, const char *type, const char *room,
+                        json_t *event);
+
 static int trigger(tw_simes_t *es, const char *type, const char *room,
                    json_t *in) {
   if (!type || !known_type(type) || !room)
@@ -934,7 +937,7 @@ int tw__simes_start(tw_sim_t *sim, char *detail, size_t cap) {
   uv_timer_init(sim->loop, &es->timer);
   es->timer.data = es;
   sim->es = es;
-  tw_simapi_es_hooks_t h = {hook_check, hook_created, es};
+  tw_simapi_es_hooks_t h = {hook_check, hook_created, hook_notify, es};
   sim->api->es = h;
   return 0;
 }
@@ -974,6 +977,11 @@ void tw__simes_free(tw_sim_t *sim) {
     sess_end(es, es->sessions, TW_WS_CLOSE_NORMAL);
   free(es);
   sim->es = NULL;
+}
+
+static void hook_notify(void *ud, const char *type, const char *room,
+                        json_t *event) {
+  trigger(ud, type, room, event);
 }
 
 void tw__simes_stream_changed(tw_sim_t *sim, const char *room, int live) {

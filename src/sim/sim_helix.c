@@ -728,6 +728,20 @@ static void post_bans(tw_simapi_ctx_t *x) {
   }
   char ts[32], end[32];
   rfc(x->api, wall, ts);
+  /* EventSub: the ban is also a channel.ban notification. */
+  if (x->api->es.notify) {
+    json_t *ev =
+        json_pack("{s:s, s:s, s:s, s:s, s:b}", "user_id", u.id, "user_login",
+                  u.login, "moderator_user_login", x->tok.login, "reason",
+                  nb->reason ? nb->reason : "", "is_permanent", !has_dur);
+    if (ev && has_dur) {
+      rfc(x->api, nb->end_wall_ms, end);
+      json_object_set_new(ev, "ends_at", json_string(end));
+    }
+    if (ev)
+      x->api->es.notify(x->api->es.ud, "channel.ban", b.login, ev);
+    json_decref(ev);
+  }
   json_t *e = json_object();
   json_object_set_new(e, "broadcaster_id", json_string(b.id));
   json_object_set_new(e, "moderator_id", json_string(x->tok.user_id));

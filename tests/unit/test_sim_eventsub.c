@@ -657,6 +657,54 @@ static void test_stream_state(void **state) {
   world_free(&w);
 }
 
+/* A ban through Helix is also a channel.ban notification, as on Twitch (a
+ * bot sees its own bans arrive on EventSub). */
+static void test_helix_ban_notifies(void **state) {
+  (void)state;
+  world_t w;
+  tw_sim_eventsub_opts_t eo = {.subscribe_window_ms = TW_SIM_OFF};
+  world(&w, &eo);
+  tw_sim_user_t ann = {.login = "ann", .user_id = "5550"};
+  assert_int_equal(tw_sim_add_user(w.fx->sim, &ann), 0);
+  tw_sim_token_t tb = {.token = "tokban",
+                       .login = "chan",
+                       .scopes = "moderator:manage:banned_users"};
+  assert_int_equal(tw_sim_add_token_ex(w.fx->sim, &tb), 0);
+  client_t c;
+  connect_welcome(&w, &c, NULL);
+  char cond[128];
+  bcond(&w, cond, sizeof(cond));
+  assert_int_equal(
+      subscribe(&w, "tokchan", "channel.ban", "1", cond, c.session, NULL), 202);
+  char path[256];
+  snprintf(path, sizeof(path),
+           "/helix/moderation/bans?broadcaster_id=%s&moderator_id=%s",
+           w.chan_id, w.chan_id);
+  size_t before = c.n;
+  tw_simresp_t r;
+  assert_int_equal(
+      tw_simfx_helix(w.fx, "POST", path, "tokban", CID,
+                     "{\"data\":{\"user_id\":\"5550\",\"duration\":60,"
+                     "\"reason\":\"spam\"}}",
+                     &r),
+      0);
+  assert_int_equal(r.status, 200);
+  tw_simresp_free(&r);
+  size_t i = wait_type(&w, &c, before, "notification");
+  json_t *e = event(&c, i);
+  assert_string_equal(
+      tw_simfx_jstr(json_object_get(c.msg[i], "metadata"), "subscription_type"),
+      "channel.ban");
+  assert_string_equal(tw_simfx_jstr(e, "user_login"), "ann");
+  assert_string_equal(tw_simfx_jstr(e, "user_id"), "5550");
+  assert_string_equal(tw_simfx_jstr(e, "reason"), "spam");
+  assert_string_equal(tw_simfx_jstr(e, "moderator_user_login"), "chan");
+  assert_true(json_is_false(json_object_get(e, "is_permanent")));
+  assert_true(json_is_string(json_object_get(e, "ends_at")));
+  client_free(&w, &c);
+  world_free(&w);
+}
+
 /* ---- faults ----------------------------------------------------------------
  */
 
@@ -1003,6 +1051,7 @@ int main(void) {
       cmocka_unit_test(test_helix_binding),
       cmocka_unit_test(test_notifications),
       cmocka_unit_test(test_stream_state),
+      cmocka_unit_test(test_helix_ban_notifies),
       cmocka_unit_test(test_reconnect_handover),
       cmocka_unit_test(test_reconnect_grace_4004),
       cmocka_unit_test(test_revocation),
