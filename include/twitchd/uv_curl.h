@@ -74,6 +74,13 @@ int tw_uvcurl_cancel(tw_uvcurl_t *uc, CURL *easy);
 /* Transfers in flight. */
 unsigned tw_uvcurl_count(const tw_uvcurl_t *uc);
 
+/* The TW_E* code for a failed transfer's CURLcode: TW_ETIMEDOUT,
+ * TW_ECONNREFUSED, TW_EDNS, TW_ECERT (the peer's certificate or our CA file
+ * could not be verified or used), TW_ETLS (other TLS failures),
+ * TW_ECANCELED (aborted: tw_uvcurl_cancel() or close), else TW_EIO. One
+ * table, so that every HTTP client reports network failures alike. */
+int tw_uvcurl_error(CURLcode rc);
+
 /* Closes the adapter: every transfer still in flight is aborted and its done
  * callback called once with CURLE_ABORTED_BY_CALLBACK (synchronously, unless
  * called from inside a curl or done callback, then right after it), the

@@ -514,27 +514,6 @@ static void go_dead(tw_webhook_t *wh) {
   fail_all(wh, TW_ECANCELED, "the HTTP client was closed");
 }
 
-static int curl_err(CURLcode rc) {
-  switch (rc) {
-  case CURLE_OPERATION_TIMEDOUT:
-    return TW_ETIMEDOUT;
-  case CURLE_COULDNT_CONNECT:
-    return TW_ECONNREFUSED;
-  case CURLE_COULDNT_RESOLVE_HOST:
-  case CURLE_COULDNT_RESOLVE_PROXY:
-    return TW_EDNS;
-  case CURLE_PEER_FAILED_VERIFICATION:
-    return TW_ECERT;
-  case CURLE_SSL_CONNECT_ERROR:
-  case CURLE_SSL_CERTPROBLEM:
-  case CURLE_SSL_CIPHER:
-  case CURLE_SSL_CACERT_BADFILE:
-    return TW_ETLS;
-  default:
-    return TW_EIO;
-  }
-}
-
 /* A failure worth another try: after `wait_ms` when the service said how
  * long (-1: backoff), unless the message has used all its attempts. */
 static void retry_or_fail(tw_webhook_t *wh, int err, long status,
@@ -614,7 +593,7 @@ static void on_done(CURL *easy, CURLcode result, void *ud) {
   if (result != CURLE_OK) {
     const char *e = wh->errbuf[0] ? wh->errbuf : curl_easy_strerror(result);
     clean_text(e, strlen(e), detail, sizeof(detail));
-    retry_or_fail(wh, curl_err(result), 0, "network error", detail, -1);
+    retry_or_fail(wh, tw_uvcurl_error(result), 0, "network error", detail, -1);
     pump(wh);
     return;
   }

@@ -468,3 +468,26 @@ void tw_uvcurl_close(tw_uvcurl_t *uc, tw_uvcurl_close_cb cb, void *ud) {
   enter(uc);
   leave(uc);
 }
+
+int tw_uvcurl_error(CURLcode rc) {
+  switch (rc) {
+  case CURLE_OPERATION_TIMEDOUT:
+    return TW_ETIMEDOUT;
+  case CURLE_COULDNT_CONNECT:
+    return TW_ECONNREFUSED;
+  case CURLE_COULDNT_RESOLVE_HOST:
+  case CURLE_COULDNT_RESOLVE_PROXY:
+    return TW_EDNS;
+  case CURLE_PEER_FAILED_VERIFICATION:
+  case CURLE_SSL_CACERT_BADFILE:
+    return TW_ECERT;
+  case CURLE_SSL_CONNECT_ERROR:
+  case CURLE_SSL_CERTPROBLEM:
+  case CURLE_SSL_CIPHER:
+    return TW_ETLS;
+  case CURLE_ABORTED_BY_CALLBACK:
+    return TW_ECANCELED;
+  default:
+    return TW_EIO;
+  }
+}

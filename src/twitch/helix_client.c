@@ -420,27 +420,6 @@ static CURLcode on_ssl_ctx(CURL *curl, void *sslctx, void *parm) {
   return CURLE_OK;
 }
 
-static int curl_err(CURLcode rc) {
-  switch (rc) {
-  case CURLE_OPERATION_TIMEDOUT:
-    return TW_ETIMEDOUT;
-  case CURLE_COULDNT_CONNECT:
-    return TW_ECONNREFUSED;
-  case CURLE_COULDNT_RESOLVE_HOST:
-  case CURLE_COULDNT_RESOLVE_PROXY:
-    return TW_EDNS;
-  case CURLE_PEER_FAILED_VERIFICATION:
-    return TW_ECERT;
-  case CURLE_SSL_CONNECT_ERROR:
-  case CURLE_SSL_CERTPROBLEM:
-  case CURLE_SSL_CIPHER:
-  case CURLE_SSL_CACERT_BADFILE:
-    return TW_ETLS;
-  default:
-    return TW_EIO;
-  }
-}
-
 /* Failures that happen before a single byte of the request can have left:
  * retrying them cannot perform anything twice. */
 static bool unsent_failure(CURL *e, CURLcode rc) {
@@ -719,7 +698,7 @@ static void on_network_error(tw_helix_client_t *c, hx_call_t *k, CURLcode rc) {
            : k->errbuf[0]  ? k->errbuf
                            : curl_easy_strerror(rc),
            detail, sizeof(detail));
-  int err = k->resp_too_big ? TW_ETOOBIG : curl_err(rc);
+  int err = k->resp_too_big ? TW_ETOOBIG : tw_uvcurl_error(rc);
   bool unsent = unsent_failure(k->easy, rc);
   bool may = !permanent_failure(rc) && counted(k) < c->max_attempts &&
              (unsent || tw_helix_endpoint_info(k->endpoint)->retry ==

@@ -76,27 +76,6 @@ static void free_req(tw_oauth_http_t *h) {
   free(h);
 }
 
-static int map_curl(CURLcode rc) {
-  switch (rc) {
-  case CURLE_OPERATION_TIMEDOUT:
-    return TW_ETIMEDOUT;
-  case CURLE_COULDNT_CONNECT:
-    return TW_ECONNREFUSED;
-  case CURLE_COULDNT_RESOLVE_HOST:
-  case CURLE_COULDNT_RESOLVE_PROXY:
-    return TW_EDNS;
-  case CURLE_PEER_FAILED_VERIFICATION:
-  case CURLE_SSL_CACERT_BADFILE:
-    return TW_ECERT;
-  case CURLE_SSL_CONNECT_ERROR:
-    return TW_ETLS;
-  case CURLE_ABORTED_BY_CALLBACK:
-    return TW_ECANCELED;
-  default:
-    return TW_EIO;
-  }
-}
-
 static void on_done(CURL *easy, CURLcode result, void *ud) {
   tw_oauth_http_t *h = ud;
   long status = 0;
@@ -108,7 +87,7 @@ static void on_done(CURL *easy, CURLcode result, void *ud) {
     err = TW_ETOOBIG;
     detail = "the answer is larger than the limit";
   } else {
-    err = map_curl(result);
+    err = tw_uvcurl_error(result);
     detail = h->errbuf[0] ? h->errbuf : curl_easy_strerror(result);
   }
   tw_debug(LOG_MOD, "%s %s: %s%ld", h->body ? "POST" : "GET", h->path,

@@ -905,6 +905,19 @@ static void test_mhd_idle_timeout(void **state) {
   fx_done(&fx);
 }
 
+/* One table maps curl's failures for every HTTP client. */
+static void test_curl_error_map(void **state) {
+  (void)state;
+  assert_int_equal(tw_uvcurl_error(CURLE_OPERATION_TIMEDOUT), TW_ETIMEDOUT);
+  assert_int_equal(tw_uvcurl_error(CURLE_COULDNT_CONNECT), TW_ECONNREFUSED);
+  assert_int_equal(tw_uvcurl_error(CURLE_COULDNT_RESOLVE_HOST), TW_EDNS);
+  assert_int_equal(tw_uvcurl_error(CURLE_PEER_FAILED_VERIFICATION), TW_ECERT);
+  assert_int_equal(tw_uvcurl_error(CURLE_SSL_CACERT_BADFILE), TW_ECERT);
+  assert_int_equal(tw_uvcurl_error(CURLE_SSL_CONNECT_ERROR), TW_ETLS);
+  assert_int_equal(tw_uvcurl_error(CURLE_ABORTED_BY_CALLBACK), TW_ECANCELED);
+  assert_int_equal(tw_uvcurl_error(CURLE_RECV_ERROR), TW_EIO);
+}
+
 int main(void) {
   /* The adapters log through tw_log; keep test output quiet but visible. */
   tw_log_set_level(TW_LOG_WARN);
@@ -924,6 +937,7 @@ int main(void) {
       cmocka_unit_test(test_mhd_close_from_handler),
       cmocka_unit_test(test_adopt),
       cmocka_unit_test(test_mhd_idle_timeout),
+      cmocka_unit_test(test_curl_error_map),
   };
   curl_global_init(CURL_GLOBAL_DEFAULT);
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
