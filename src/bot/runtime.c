@@ -367,17 +367,28 @@ static json_t *health_json(tw_runtime_t *rt, bool *ok) {
   bool dead = rt->creds && (tw_creds_state(rt->creds) == TW_CREDS_NEEDS_AUTH ||
                             tw_creds_state(rt->creds) == TW_CREDS_ERROR);
   *ok = ready && !rt->chat_anonymous && !dead;
+  json_t *es = json_null();
+  if (rt->eventsub) {
+    tw_eventsub_stats_t st;
+    tw_eventsub_stats(rt->eventsub, &st);
+    es = json_pack("{s:I, s:I, s:I, s:I, s:I}", "subscriptions",
+                   (json_int_t)st.subs_enabled, "sessions",
+                   (json_int_t)st.welcomes, "notifications",
+                   (json_int_t)st.notifications, "duplicates",
+                   (json_int_t)st.duplicates, "keepalive_timeouts",
+                   (json_int_t)st.keepalive_timeouts);
+  }
   return json_pack(
-      "{s:b, s:{s:b, s:b, s:I, s:I, s:I, s:I}, s:s, s:I, s:I, s:I, s:I, s:I, "
-      "s:I}",
+      "{s:b, s:{s:b, s:b, s:I, s:I, s:I, s:I}, s:s, s:o, s:I, s:I, s:I, s:I, "
+      "s:I, s:I}",
       "ok", *ok, "chat", "ready", ready, "anonymous", rt->chat_anonymous,
       "lines_received", (json_int_t)cs.lines_received, "lines_malformed",
       (json_int_t)cs.lines_malformed, "messages_sent",
       (json_int_t)cs.messages_sent, "reconnects", (json_int_t)cs.reconnects,
-      "login", login, "skills", (json_int_t)tw_bot_skill_count(rt->bot),
-      "events", (json_int_t)rt->stats.events, "actions",
-      (json_int_t)rt->stats.actions, "actions_failed",
-      (json_int_t)rt->stats.actions_failed, "helix_done",
+      "login", login, "eventsub", es ? es : json_null(), "skills",
+      (json_int_t)tw_bot_skill_count(rt->bot), "events",
+      (json_int_t)rt->stats.events, "actions", (json_int_t)rt->stats.actions,
+      "actions_failed", (json_int_t)rt->stats.actions_failed, "helix_done",
       (json_int_t)rt->stats.helix_done, "helix_failed",
       (json_int_t)rt->stats.helix_failed);
 }

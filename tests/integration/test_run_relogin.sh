@@ -51,7 +51,7 @@ logins() { ctl GET /chat/conns | python3 -c 'import json,sys; print(" ".join(sor
 case "$(logins)" in justinfan*) ;; *) fail "not anonymous before the login: $(logins)" ;; esac
 # Health says why the bot is not fully up: anonymous, no login.
 h=$(health)
-case "$h" in "503 "*'"ok":false'*'"anonymous":true'*'"login":"no_token"'*) ;; *) fail "health while anonymous: $h" ;; esac
+case "$h" in "503 "*'"ok":false'*'"anonymous":true'*'"login":"no_token","eventsub":null'*) ;; *) fail "health while anonymous: $h" ;; esac
 port=$(web_port)
 [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/nope")" = 404 ] || fail "unknown path not 404"
 [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST -d x "http://127.0.0.1:$port/health")" = 405 ] || fail "POST /health not 405"
@@ -72,6 +72,11 @@ ctl POST /chat/say '{"room":"chan","login":"viewer","text":"!ping 2"}' >/dev/nul
 ctl GET "/chat/sent?login=chan&contains=pong%202&wait_ms=10000" | grep -q 'PRIVMSG #chan :pong 2' || fail "no answer after the re-login"
 h=$(health)
 case "$h" in "200 "*'"ok":true'*'"anonymous":false'*'"login":"ready"'*) ;; *) fail "health after the login: $h" ;; esac
+# EventSub's state is in it too: subscriptions that need no scope are on.
+for _ in $(seq 1 100); do
+  case "$(health)" in *'"eventsub":{"subscriptions":0'*) sleep 0.1 ;; *) break ;; esac
+done
+case "$(health)" in *'"eventsub":{"subscriptions":'[1-9]*'"sessions":1'*) ;; *) fail "health without EventSub's subscriptions: $(health)" ;; esac
 
 kill -TERM "$botpid"
 wait "$botpid"
