@@ -49,6 +49,7 @@ struct tw_runtime {
   /* Channels are joined while live only (always-listening: false, with
    * stream polling on). */
   bool join_when_live;
+  bool *in_chat; /* join_when_live: channels[i] is joined because live */
   /* Where Helix gets its token: the credentials manager, through the
    * runtime (creds_current...), or the fixed override token (--sim). */
   tw_token_source_t src;
@@ -604,6 +605,9 @@ static void on_stream_event(tw_event_t *ev, void *ud) {
 
 /* ---- EventSub ------------------------------------------------------------ */
 
+static void on_stream_state(const char *channel, bool live, bool first,
+                            void *ud);
+
 /* A StreamStarted from EventSub has no title (stream.online carries none):
  * Get Streams fills the title and viewers before the skills see it, as the
  * seed's announcement needs the title. On failure it goes out as it is. */
@@ -639,6 +643,11 @@ static void on_eventsub_event(tw_event_t *ev, void *ud) {
     return;
   }
   const char *room = strip_hash(ev->target);
+  /* always-listening off: EventSub says at once what the next stream check
+   * would say later. */
+  if (room && (ev->kind == TW_EVENT_STREAM_STARTED ||
+               ev->kind == TW_EVENT_STREAM_ENDED))
+    on_stream_state(room, ev->kind == TW_EVENT_STREAM_STARTED, false, rt);
   if (ev->kind == TW_EVENT_STREAM_STARTED &&
       ev->u.stream_started.title == NULL && room && rt->helix) {
     enrich_t *e = malloc(sizeof(*e));
@@ -747,6 +756,13 @@ static void on_stream_state(const char *channel, bool live, bool first,
   tw_runtime_t *rt = ud;
   if (!rt->join_when_live || rt->chat == NULL || (first && !live))
     return;
+  /* Both EventSub and the stream checks report a change: act once. */
+  size_t i = 0;
+  while (i < rt->nchannels && strcmp(rt->channels[i], channel) != 0)
+    i++;
+  if (i == rt->nchannels || rt->in_chat[i] == live)
+    return;
+  rt->in_chat[i] = live;
   int rc =
       live ? tw_chat_join(rt->chat, channel) : tw_chat_part(rt->chat, channel);
   tw_log(rc ? TW_LOG_WARN : TW_LOG_INFO, MOD, "#%s %s: %s chat%s%s", channel,
@@ -782,6 +798,7 @@ static void rt_free(tw_runtime_t *rt) {
   free(rt->helix_url);
   free(rt->eventsub_url);
   free(rt->es_covered);
+  free(rt->in_chat);
   for (size_t i = 0; i < rt->es_n; i++)
     free(rt->es_channels[i]);
   free(rt->es_channels);
@@ -825,6 +842,9 @@ int tw_runtime_new(uv_loop_t *loop, tw_config_t *cfg,
   rt->join_when_live = !tc->always_listening && (rt->opts.stream_check_ms ||
                                                  tc->stream_check_seconds > 0);
   int rc = copy_channels(rt, tc);
+  if (rc == 0 && (rt->in_chat = calloc(rt->nchannels ? rt->nchannels : 1,
+                                       sizeof(*rt->in_chat))) == NULL)
+    rc = TW_ENOMEM;
   if (rc == 0) {
     rt->curl = tw_uvcurl_new(loop);
     if (rt->curl == NULL)

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The seed's `always-listening: false`: chat is joined only while the stream
 # is live. twitchd run against twitchd sim, logged in the seed's way, with
-# stream checks every second: offline at start, the bot is in no room; the
-# stream goes live (the simulator's control interface), StreamStarted is
-# logged with the stream's title and the stream_started skill answers in
-# chat; the stream ends, StreamEnded, and the bot leaves the room. A failing
-# Get Streams (forced 500s) is not taken for a stream ending.
+# stream checks every 3 s: offline at start, the bot is in no room; the
+# stream goes live (the simulator's control interface), EventSub's
+# stream.online makes the bot join at once (before the next stream check
+# notices), StreamStarted is logged with the stream's title (from Get
+# Streams) and the stream_started skill answers in chat; the stream ends,
+# StreamEnded, and the bot leaves the room. A failing Get Streams (forced
+# 500s) is not taken for a stream ending.
 set -euo pipefail
 
 . "$(dirname "$0")/lib/run_env.sh"
@@ -26,7 +28,7 @@ connectors:
     token-file: tokens.json
     ca-file: $ca
     always-listening: false
-    stream-check-seconds: 1
+    stream-check-seconds: 3
     endpoints:
       irc: $ircs
       oauth: $oauth
@@ -47,11 +49,17 @@ wait_log "streams: #chan is offline"
 rooms() { ctl GET /chat/conns | python3 -c 'import json,sys; print(sum(c["rooms"] for c in json.load(sys.stdin)["conns"]))'; }
 [ "$(rooms)" = 0 ] || fail "joined chat while the stream is offline"
 
+wait_log "EventSub: stream.online for #chan"
 ctl POST /api/streams '{"room":"chan","live":true,"title":"Late night C","viewer_count":7}' >/dev/null
-wait_log "streams: #chan is live now"
+wait_log "chat: joined #chan"
+joined=$(grep -n "chat: joined #chan" "$work/bot.log" | head -1 | cut -d: -f1)
+polled=$(grep -n "streams: #chan is live now" "$work/bot.log" | head -1 | cut -d: -f1 || true)
+[ -z "$polled" ] || [ "$polled" -gt "$joined" ] || fail "joined only after the stream check, not on EventSub's stream.online"
 wait_log '"event":"StreamStarted","user":"chan"'
 grep -F '"event":"StreamStarted"' "$work/bot.log" | grep -qF '"title":"Late night C","viewers":7' || fail "StreamStarted without the stream's title and viewers"
-wait_log "chat: joined #chan"
+wait_log "streams: #chan is live now"
+n=$(grep -c "is live: joining chat" "$work/bot.log")
+[ "$n" = 1 ] || fail "joined $n times for one stream"
 ctl GET "/chat/sent?login=chan&contains=Late%20night%20C&wait_ms=10000" | grep -qF "PRIVMSG #chan :I'm live on twitch, come see me work on Late night C" || fail "no announcement in chat"
 
 # Get Streams failing for a while (every retry of a poll included) is not
