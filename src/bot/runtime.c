@@ -5,6 +5,7 @@
 
 #include <jansson.h>
 
+#include "twitchd/buf.h"
 #include "twitchd/creds.h"
 #include "twitchd/error.h"
 #include "twitchd/eventsub_client.h"
@@ -18,6 +19,9 @@
 #include "twitchd/webhook.h"
 
 #define MOD "run"
+/* Largest request body the web server takes (an EventSub webhook message
+ * is at most 1 MiB); a larger one is answered 413. */
+#define TW_MAX_WEB_BODY (1024u * 1024u)
 
 struct tw_runtime {
   uv_loop_t *loop;
@@ -406,23 +410,55 @@ static enum MHD_Result web_reply(struct MHD_Connection *conn, unsigned status,
   return rc;
 }
 
+/* One request in progress: the body of a POST, up to TW_MAX_WEB_BODY. */
+typedef struct {
+  tw_buf_t body;
+  bool too_big;
+} web_req_t;
+
+static void web_completed(void *cls, struct MHD_Connection *conn, void **req,
+                          enum MHD_RequestTerminationCode toe) {
+  (void)cls;
+  (void)conn;
+  (void)toe;
+  web_req_t *r = *req;
+  if (r) {
+    tw_buf_free(&r->body);
+    free(r);
+  }
+  *req = NULL;
+}
+
+static enum MHD_Result web_post(tw_runtime_t *rt, struct MHD_Connection *conn,
+                                const char *url, const char *method,
+                                web_req_t *r);
+
 static enum MHD_Result web_handler(void *cls, struct MHD_Connection *conn,
                                    const char *url, const char *method,
                                    const char *version, const char *upload,
                                    size_t *upload_size, void **req) {
   (void)version;
-  (void)upload;
   tw_runtime_t *rt = cls;
-  if (*req == NULL) { /* headers only so far: answer on the next call */
-    *req = rt;
+  if (*req == NULL) { /* headers only so far: answer on a later call */
+    web_req_t *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+      return MHD_NO;
+    tw_buf_init(&r->body, TW_MAX_WEB_BODY);
+    *req = r;
     return MHD_YES;
   }
+  web_req_t *r = *req;
   if (*upload_size != 0) {
-    *upload_size = 0; /* a body is ignored */
+    if (!r->too_big && tw_buf_append(&r->body, upload, *upload_size) != 0)
+      r->too_big = true; /* over the cap: refused once it is all in */
+    *upload_size = 0;
     return MHD_YES;
   }
+  if (r->too_big)
+    return web_reply(conn, MHD_HTTP_CONTENT_TOO_LARGE,
+                     "{\"error\":\"body too large\"}");
   if (strcmp(url, "/health") != 0)
-    return web_reply(conn, MHD_HTTP_NOT_FOUND, "{\"error\":\"not found\"}");
+    return web_post(rt, conn, url, method, r);
   if (strcmp(method, "GET") != 0)
     return web_reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
                      "{\"error\":\"method not allowed\"}");
@@ -438,6 +474,17 @@ static enum MHD_Result web_handler(void *cls, struct MHD_Connection *conn,
   return rc;
 }
 
+/* Everything but /health: the EventSub webhook receiver when it runs. */
+static enum MHD_Result web_post(tw_runtime_t *rt, struct MHD_Connection *conn,
+                                const char *url, const char *method,
+                                web_req_t *r) {
+  (void)rt;
+  (void)method;
+  (void)r;
+  (void)url;
+  return web_reply(conn, MHD_HTTP_NOT_FOUND, "{\"error\":\"not found\"}");
+}
+
 /* The web server is a convenience: when it cannot listen (the port is
  * taken), the bot runs without it and the log says so. */
 static void make_web(tw_runtime_t *rt, const tw_config_t *cfg) {
@@ -445,7 +492,8 @@ static void make_web(tw_runtime_t *rt, const tw_config_t *cfg) {
   tw_uvmhd_opts_t o = {.host = w->host,
                        .port = (uint16_t)w->port,
                        .handler = web_handler,
-                       .handler_cls = rt};
+                       .handler_cls = rt,
+                       .completed = web_completed};
   int rc = tw_uvmhd_start(rt->loop, &o, &rt->web);
   if (rc != 0) {
     rt->web = NULL;

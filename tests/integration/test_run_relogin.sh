@@ -55,6 +55,8 @@ case "$h" in "503 "*'"ok":false'*'"anonymous":true'*'"login":"no_token","eventsu
 port=$(web_port)
 [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/nope")" = 404 ] || fail "unknown path not 404"
 [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST -d x "http://127.0.0.1:$port/health")" = 405 ] || fail "POST /health not 405"
+head -c 1100000 /dev/zero | tr '\0' 'x' >"$work/big"
+[ "$(curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary @"$work/big" "http://127.0.0.1:$port/eventsub")" = 413 ] || fail "an over-long body not refused with 413"
 # Read-only: a skill's answer is refused, not sent.
 ctl POST /chat/say '{"room":"chan","login":"viewer","text":"!ping 1"}' >/dev/null
 wait_log "chat is read-only without a token"
