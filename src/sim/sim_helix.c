@@ -1507,8 +1507,11 @@ static void post_subs(tw_simapi_ctx_t *x) {
     json_object_set_new(t, "conduit_id", json_string(conduit));
   json_object_set_new(o, "transport", t);
   json_object_set_new(o, "cost", json_integer(cost));
+  /* The secret points into the body: copied before the body goes. */
+  char *sec = webhook ? strdup(secret) : NULL;
   json_decref(body);
   if (!s || tw__simmap_put(&x->api->subs, id, strlen(id), s) != 0) {
+    tw__free_secret(sec);
     free(s);
     json_decref(o);
     err(x, 500, "Internal Server Error");
@@ -1518,7 +1521,7 @@ static void post_subs(tw_simapi_ctx_t *x) {
   snprintf(s->owner, sizeof(s->owner), "%s", owner);
   s->websocket = websocket;
   s->cost = cost;
-  if (webhook && !(s->secret = strdup(secret))) {
+  if (webhook && !(s->secret = sec)) {
     tw__simmap_del(&x->api->subs, id, strlen(id));
     tw__simhelix_sub_free(s);
     err(x, 500, "Internal Server Error");
