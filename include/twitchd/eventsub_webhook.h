@@ -23,7 +23,11 @@
  *   400  an unknown message type; a body that is not the JSON the type
  *        needs (challenge string, subscription, event)
  *
- * Receiver and subscriber (layer twitch). A tw_eventsub_webhook_t creates
+ * The receiver counts 403s for the signature as bad_signature and 403s
+ * for the timestamp (unparsable, old or future) as stale.
+ *
+ * Receiver and subscriber (layer twitch, declared in
+ * twitchd/eventsub_webhook_client.h). A tw_eventsub_webhook_t creates
  * the webhook subscriptions through Helix (with an app access token) and
  * handles the POSTs Twitch sends: it does not own an HTTP server; the
  * owner's server calls tw_eventsub_webhook_handle() for POST <path>.

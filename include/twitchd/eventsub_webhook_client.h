@@ -10,7 +10,11 @@
  * It owns no HTTP server. The owner's server (the runtime's libmicrohttpd
  * on tw_uvmhd) gathers the body of a request for tw_eventsub_webhook_path()
  * and calls tw_eventsub_webhook_handle() once the body is complete, then
- * queues the response it fills in. With libmicrohttpd:
+ * queues the response it fills in. The owner keeps at most
+ * TW_MAX_EVENTSUB_WEBHOOK_BODY bytes of body; a longer one may be passed
+ * with its full length (refused 400) or answered 413 by the owner. Twitch
+ * calls https on port 443 only: the server sits behind the reverse proxy
+ * that forward-url names. With libmicrohttpd:
  *
  *   tw_eventsub_webhook_response_t r;
  *   tw_eventsub_webhook_handle(wh, method, url, tw_eventsub_webhook_mhd_header,
@@ -48,8 +52,9 @@ extern "C" {
 /* Message ids remembered for dedupe. An id is kept at least
  * TW_EVENTSUB_WEBHOOK_DEDUPE_KEEP_MS: when the ring is full, the oldest id
  * is evicted only if older than that; otherwise the notification is
- * answered 503 (Twitch retries later) instead of risking a duplicate. */
-#define TW_EVENTSUB_WEBHOOK_DEDUPE 4096
+ * answered 503 (Twitch retries later) instead of risking a duplicate.
+ * 16384 ids over 12 minutes is a sustained 22 notifications a second. */
+#define TW_EVENTSUB_WEBHOOK_DEDUPE 16384
 /* The replay window plus the future skew: a message older than that is
  * refused by its timestamp, so its id need not be remembered longer. */
 #define TW_EVENTSUB_WEBHOOK_DEDUPE_KEEP_MS                                     \
@@ -129,7 +134,9 @@ typedef struct {
  * (strings copied). Returns 0 and sets *out; TW_EINVAL (no callback_base or
  * on_event, a path not starting with '/', a URL over the cap, no channel
  * or too many, a bad type, a secret out of 10..100 visible ASCII),
- * TW_EIO (no random bytes), TW_ENOMEM. */
+ * TW_EIO (no random bytes), TW_ENOMEM, or tw_log_add_secret()'s error
+ * when the secret cannot be registered for redaction (it is refused
+ * rather than risk logging it). */
 int tw_eventsub_webhook_new(uv_loop_t *loop, tw_helix_client_t *hc,
                             const tw_eventsub_webhook_opts_t *opts,
                             tw_eventsub_webhook_t **out);
