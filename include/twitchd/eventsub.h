@@ -92,6 +92,27 @@ typedef struct {
 int tw_eventsub_decode(const char *data, size_t len, tw_eventsub_msg_t *out,
                        char *err, size_t err_cap);
 
+/* Webhook metadata (the Twitch-Eventsub-* headers), borrowed. */
+typedef struct {
+  const char *message_id;
+  const char *message_type; /* "notification", "revocation"... */
+  const char *timestamp;
+  const char *subscription_type;    /* may be NULL */
+  const char *subscription_version; /* may be NULL */
+} tw_eventsub_webhook_meta_t;
+
+/* Decodes a webhook request body (`body`, len bytes, borrowed; the
+ * {"subscription","event"} payload of docs/twitch-protocol.md 3.4) with
+ * the metadata Twitch sends as headers (`meta`, borrowed; copied into the
+ * message) into *out, with the same rules and results as
+ * tw_eventsub_decode(). The signature is not checked here: see
+ * twitchd/eventsub_webhook.h. "webhook_callback_verification" decodes as
+ * TW_EVENTSUB_MSG_UNKNOWN (its payload is not validated). */
+int tw_eventsub_decode_webhook(const char *body, size_t len,
+                               const tw_eventsub_webhook_meta_t *meta,
+                               tw_eventsub_msg_t *out, char *err,
+                               size_t err_cap);
+
 /* Frees the tree behind `m` and clears it. NULL is ignored. */
 void tw_eventsub_msg_free(tw_eventsub_msg_t *m);
 

@@ -240,7 +240,36 @@ typedef struct {
    * the client does not connect to the reconnect_url (0: 30 s, as on
    * Twitch); then it is closed with 4004. */
   uint32_t reconnect_grace_ms;
+  /* Webhook transport (section "EventSub webhooks" below). Time one
+   * delivery attempt may take, connecting included (0: 10 s, as the Twitch
+   * CLI). */
+  uint32_t webhook_timeout_ms;
+  /* Wait before the first retry of a failed notification; each further
+   * retry waits twice as long (0: 1 s). */
+  uint32_t webhook_retry_ms;
+  /* Retries of one notification after its first attempt (0: 3;
+   * TW_SIM_OFF: none). */
+  uint32_t webhook_retries;
+  /* Notifications that failed every attempt before the subscription
+   * becomes notification_failures_exceeded and is revoked (0: 3). */
+  uint32_t webhook_max_failures;
+  /* PEM CA bundle trusted for https:// callbacks besides the system store
+   * (NULL: the system store only). Copied. */
+  const char *webhook_ca_file;
 } tw_sim_eventsub_opts_t;
+
+/* Webhook caps: deliveries queued or in flight at once (one more is not
+ * sent and is recorded with TW_EFULL); the largest body sent is
+ * TW_SIM_MAX_EVENTSUB_MESSAGE (a larger one is recorded with TW_ETOOBIG);
+ * bytes of a receiver's answer kept (the challenge is compared with them;
+ * a longer answer fails the verification); delivery attempts kept for
+ * tw_sim_webhook_attempts() (the oldest are dropped). */
+#define TW_SIM_MAX_WEBHOOK_PENDING 256
+#define TW_SIM_MAX_WEBHOOK_RESPONSE 1024
+#define TW_SIM_MAX_WEBHOOK_ATTEMPTS 1024
+/* Fields of tw_sim_webhook_attempt_t. */
+#define TW_SIM_WEBHOOK_URL_SIZE 256
+#define TW_SIM_WEBHOOK_ID_SIZE 40
 
 typedef struct {
   /* IPv4 literal to listen on; NULL: "127.0.0.1". Copied. */
@@ -868,6 +897,68 @@ int tw_sim_eventsub_stall(tw_sim_t *sim, const char *session, int stalled);
  * sessions it was sent to (those without a notification are skipped), or
  * TW_ENOTFOUND. */
 int tw_sim_eventsub_duplicate(tw_sim_t *sim, const char *session);
+
+/* ---- EventSub webhooks ----------------------------------------------------
+ */
+
+/* docs/twitch-protocol.md section 3.4 is the contract; docs/simulator.md
+ * ("EventSub webhooks") says what the simulator decides. Webhook delivery
+ * runs with the EventSub listener (TW_SIM_LISTEN_EVENTSUB): a webhook
+ * subscription created with an app token is answered 202 as before, then
+ * its callback gets a webhook_callback_verification; the exact challenge
+ * back with 200 makes it enabled, anything else
+ * webhook_callback_verification_failed. tw_sim_eventsub_trigger() (and the
+ * Helix ban and tw_sim_set_stream() paths) POST a notification to every
+ * enabled webhook subscription that matches, retried with the same
+ * Message-Id and Retry + 1 on a non-2xx answer or a failure; after
+ * webhook_max_failures failed notifications the subscription becomes
+ * notification_failures_exceeded and a revocation is sent to it.
+ * tw_sim_eventsub_revoke() sends a revocation to an enabled webhook
+ * subscription too. Simulator extension: callbacks on 127.0.0.1 or
+ * localhost may be http:// and use any port. */
+
+/* Writes "sha256=" and the lowercase hex HMAC-SHA256 of id ‖ timestamp ‖
+ * body under `secret` into out (72 bytes with the NUL), as the
+ * Twitch-Eventsub-Message-Signature header carries it. Returns 0,
+ * TW_EINVAL (NULL arguments, body over TW_SIM_MAX_EVENTSUB_MESSAGE, id or
+ * timestamp over 256 bytes), TW_ENOMEM or TW_EIO (OpenSSL failed). All
+ * borrowed. */
+int tw_sim_webhook_sign(const char *secret, const char *id,
+                        const char *timestamp, const char *body, size_t len,
+                        char out[72]);
+
+/* Sends the last webhook notification again: same URL, body and
+ * Message-Id, Retry one more than its last attempt, freshly signed. Returns
+ * 1, TW_ENOTFOUND (no notification yet) or TW_EFULL. */
+int tw_sim_webhook_redeliver(tw_sim_t *sim);
+
+/* Faults for a receiver's refusals: the last webhook notification again
+ * under a new Message-Id, either with a wrong signature or with a
+ * timestamp 11 minutes old (signed correctly over it). Sent once, never
+ * retried, not counted as a failure. */
+#define TW_SIM_WEBHOOK_BAD_SIGNATURE 1u
+#define TW_SIM_WEBHOOK_STALE 2u
+/* Returns 1, TW_ENOTFOUND (no notification yet), TW_EINVAL (fault not one
+ * of the above) or TW_EFULL. */
+int tw_sim_webhook_fault(tw_sim_t *sim, unsigned fault);
+
+/* One delivery attempt, recorded when it finished. */
+typedef struct {
+  uint64_t seq;                            /* from 1 */
+  char url[TW_SIM_WEBHOOK_URL_SIZE];       /* the callback (cut to fit) */
+  char message_type[32];                   /* notification, revocation... */
+  char message_id[TW_SIM_WEBHOOK_ID_SIZE]; /* Twitch-Eventsub-Message-Id */
+  char subscription_id[TW_SIM_WEBHOOK_ID_SIZE];
+  unsigned retry; /* Twitch-Eventsub-Message-Retry */
+  unsigned fault; /* TW_SIM_WEBHOOK_* the message carried, or 0 */
+  long status;    /* the receiver's HTTP status; 0 when none */
+  int error;      /* 0, or the TW_E* code of a failed transfer */
+} tw_sim_webhook_attempt_t;
+
+/* Writes up to `max` recorded attempts with seq > `since`, oldest first,
+ * into out[] and returns how many there are (may exceed max). */
+size_t tw_sim_webhook_attempts(tw_sim_t *sim, uint64_t since,
+                               tw_sim_webhook_attempt_t *out, size_t max);
 
 /* One session, as tw_sim_eventsub_sessions() describes it. */
 typedef struct {

@@ -105,6 +105,17 @@ static void usage(FILE *out) {
           "  --eventsub-reconnect-grace-ms N  old connection's life after "
           "session_reconnect\n"
           "                         (default 30000; then close 4004)\n"
+          "  --webhook-timeout-ms N  one webhook delivery attempt's limit "
+          "(default 10000)\n"
+          "  --webhook-retry-ms N   wait before the first webhook retry, "
+          "doubling (default 1000)\n"
+          "  --webhook-retries N    retries of a failed webhook notification "
+          "(default 3)\n"
+          "  --webhook-max-failures N  failed notifications before "
+          "notification_failures_exceeded\n"
+          "                         (default 3)\n"
+          "  --webhook-ca-file PATH extra CA bundle for https:// webhook "
+          "callbacks\n"
           "  --ping-interval-ms N   server PING period (default 300000)\n"
           "  --pong-timeout-ms N    close without PONG after this (default "
           "10000)\n"
@@ -243,6 +254,10 @@ int tw__cli_sim(int argc, char **argv) {
     ES_OPT("--eventsub-keepalive-ms", keepalive_ms)
     ES_OPT("--eventsub-subscribe-window-ms", subscribe_window_ms)
     ES_OPT("--eventsub-reconnect-grace-ms", reconnect_grace_ms)
+    ES_OPT("--webhook-timeout-ms", webhook_timeout_ms)
+    ES_OPT("--webhook-retry-ms", webhook_retry_ms)
+    ES_OPT("--webhook-retries", webhook_retries)
+    ES_OPT("--webhook-max-failures", webhook_max_failures)
 #undef ES_OPT
 #define API_OPT(name, field, max)                                              \
   if (strcmp(a, name) == 0) {                                                  \
@@ -277,6 +292,13 @@ int tw__cli_sim(int argc, char **argv) {
       off |= TW_SIM_LISTEN_API;
     } else if (strcmp(a, "--no-eventsub") == 0) {
       off |= TW_SIM_LISTEN_EVENTSUB;
+    } else if (strcmp(a, "--webhook-ca-file") == 0) {
+      if (!v || !*v) {
+        fprintf(stderr, "twitchd sim: --webhook-ca-file needs a path\n");
+        return 2;
+      }
+      o.eventsub.webhook_ca_file = v;
+      i++;
     } else if (strcmp(a, "--device-slow-down") == 0) {
       o.api.device_slow_down = 1;
     } else if (strcmp(a, "--consent-login") == 0) {

@@ -128,6 +128,9 @@ static int decode_subscription(const json_t *payload, tw_eventsub_msg_t *m,
   return 0;
 }
 
+static int decode_root(const json_t *root, tw_eventsub_msg_t *out, char *err,
+                       size_t err_cap);
+
 int tw_eventsub_decode(const char *data, size_t len, tw_eventsub_msg_t *out,
                        char *err, size_t err_cap) {
   if (out)
@@ -150,6 +153,12 @@ int tw_eventsub_decode(const char *data, size_t len, tw_eventsub_msg_t *out,
     return fail(err, err_cap, "not JSON (line %d column %d: %s)", je.line,
                 je.column, je.text);
   out->json_ = root;
+  return decode_root(root, out, err, err_cap);
+}
+
+/* Validates a parsed {"metadata","payload"} tree (owned by out->json_). */
+static int decode_root(const json_t *root, tw_eventsub_msg_t *out, char *err,
+                       size_t err_cap) {
   if (!json_is_object(root))
     return fail(err, err_cap, "the message is not a JSON object");
   const json_t *md = json_object_get(root, "metadata");
@@ -197,6 +206,62 @@ int tw_eventsub_decode(const char *data, size_t len, tw_eventsub_msg_t *out,
   default:
     return 0;
   }
+}
+
+int tw_eventsub_decode_webhook(const char *body, size_t len,
+                               const tw_eventsub_webhook_meta_t *meta,
+                               tw_eventsub_msg_t *out, char *err,
+                               size_t err_cap) {
+  if (out)
+    memset(out, 0, sizeof(*out));
+  if (err && err_cap)
+    err[0] = '\0';
+  if ((body == NULL && len) || meta == NULL || out == NULL)
+    return TW_EINVAL;
+  if (len > TW_MAX_EVENTSUB_MESSAGE) {
+    if (err && err_cap)
+      snprintf(err, err_cap, "body of %zu bytes is over the %u-byte limit", len,
+               TW_MAX_EVENTSUB_MESSAGE);
+    return TW_ETOOBIG;
+  }
+  json_error_t je;
+  json_t *payload =
+      json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &je);
+  if (payload == NULL)
+    return fail(err, err_cap, "not JSON (line %d column %d: %s)", je.line,
+                je.column, je.text);
+  /* The webhook carries the metadata in headers and the payload as the
+   * body: rebuild the WebSocket shape so that one validator serves both.
+   * The header strings are copied into the tree, which owns them. */
+  json_t *md = json_object();
+  json_t *root = json_object();
+  if (!md || !root || json_object_set_new(root, "payload", payload) != 0) {
+    json_decref(md);
+    json_decref(root);
+    return TW_ENOMEM;
+  }
+  if (json_object_set_new(root, "metadata", md) != 0) {
+    json_decref(root);
+    return TW_ENOMEM;
+  }
+  out->json_ = root;
+  const struct {
+    const char *k, *v;
+  } kv[] = {{"message_id", meta->message_id},
+            {"message_type", meta->message_type},
+            {"message_timestamp", meta->timestamp},
+            {"subscription_type", meta->subscription_type},
+            {"subscription_version", meta->subscription_version}};
+  for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++) {
+    if (kv[i].v == NULL)
+      continue;
+    json_t *sv = json_string(kv[i].v);
+    if (sv == NULL)
+      return fail(err, err_cap, "header for metadata.%s is not UTF-8", kv[i].k);
+    if (json_object_set_new(md, kv[i].k, sv) != 0)
+      return TW_ENOMEM;
+  }
+  return decode_root(root, out, err, err_cap);
 }
 
 void tw_eventsub_msg_free(tw_eventsub_msg_t *m) {

@@ -36,6 +36,8 @@ typedef struct {
   char owner[TW_SIM_MAX_CLIENT_ID + TW_SIM_MAX_ID + 2];
   int websocket; /* else webhook or conduit */
   int cost;
+  char *secret;      /* webhook: the signing secret (never listed) */
+  unsigned failures; /* webhook: notifications that failed every attempt */
 } tw_simapi_sub_t;
 
 /* The EventSub WebSocket side's say on websocket subscriptions (set only
@@ -52,6 +54,8 @@ typedef struct {
    * channel.ban, as on Twitch): `event` (borrowed) holds the members to
    * set, the EventSub side fills the rest. */
   void (*notify)(void *ud, const char *type, const char *room, json_t *event);
+  /* Webhook subscription `sub` was stored: its verification starts. */
+  void (*wh_created)(void *ud, tw_simapi_sub_t *sub);
   void *ud;
 } tw_simapi_es_hooks_t;
 

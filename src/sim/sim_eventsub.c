@@ -832,17 +832,23 @@ typedef struct {
   tw_simes_t *es;
   const char *type;
   json_t *ev;
+  int webhook; /* match webhook subscriptions instead of websocket ones */
   tw_simapi_sub_t **hits;
   size_t n, cap;
 } match_t;
+
+static int sub_webhook(const tw_simapi_sub_t *s) {
+  return !s->websocket && s->secret != NULL;
+}
 
 static void match_cb(void *ud, const char *k, void *v) {
   (void)k;
   match_t *m = ud;
   tw_simapi_sub_t *s = v;
-  if (!s->websocket || !sub_enabled(s) || strcmp(sub_str(s, "type"), m->type))
+  if (!sub_enabled(s) || strcmp(sub_str(s, "type"), m->type))
     return;
-  if (!sess_find(m->es, sub_session(s)))
+  if (m->webhook ? !sub_webhook(s)
+                 : (!s->websocket || !sess_find(m->es, sub_session(s))))
     return;
   if (!cond_match(json_object_get(s->obj, "condition"), m->ev))
     return;
@@ -878,6 +884,23 @@ static int trigger(tw_simes_t *es, const char *type, const char *room,
   json_decref(empty);
   if (!ev)
     return err;
+  /* Webhook deliveries are queued first (queueing never calls out), so
+   * that observers run by the WebSocket sends cannot change them. */
+  match_t wm = {.es = es, .type = type, .ev = ev, .webhook = 1};
+  tw__simmap_each(&es->sim->api->subs, match_cb, &wm);
+  int wsent = 0, wrc = 0;
+  for (size_t i = 0; i < wm.n; i++) {
+    json_t *p = json_object();
+    json_object_set_new(p, "subscription", sub_for_message(wm.hits[i], NULL));
+    json_object_set(p, "event", ev);
+    int r = tw__simwh_send(es->sim, wm.hits[i], "notification", p);
+    json_decref(p);
+    if (r == 0)
+      wsent++;
+    else
+      wrc = r;
+  }
+  free(wm.hits);
   match_t m = {.es = es, .type = type, .ev = ev};
   tw__simmap_each(&es->sim->api->subs, match_cb, &m);
   /* Messages are built after the walk: sending may call observers, which
@@ -915,10 +938,18 @@ static int trigger(tw_simes_t *es, const char *type, const char *room,
   json_decref(ev);
   if (m.n && !n)
     return TW_ENOMEM;
+  sent += wsent;
+  if (!rc)
+    rc = wrc;
   return sent ? sent : rc;
 }
 
 /* ---- module lifetime ---------------------------------------------------- */
+
+static void hook_wh_created(void *ud, tw_simapi_sub_t *sub) {
+  tw_simes_t *es = ud;
+  tw__simwh_verify(es->sim, sub);
+}
 
 int tw__simes_start(tw_sim_t *sim, char *detail, size_t cap) {
   tw_simes_t *es = calloc(1, sizeof(*es));
@@ -937,7 +968,15 @@ int tw__simes_start(tw_sim_t *sim, char *detail, size_t cap) {
   uv_timer_init(sim->loop, &es->timer);
   es->timer.data = es;
   sim->es = es;
-  tw_simapi_es_hooks_t h = {hook_check, hook_created, hook_notify, es};
+  rc = tw__simwh_start(sim);
+  if (rc != 0) {
+    /* sim->es is set: the simulator's failure path closes the listener
+     * and the timer through tw__simes_close(). */
+    snprintf(detail, cap, "cannot start webhook delivery: %s", tw_strerror(rc));
+    return rc;
+  }
+  tw_simapi_es_hooks_t h = {hook_check, hook_created, hook_notify,
+                            hook_wh_created, es};
   sim->api->es = h;
   return 0;
 }
@@ -963,6 +1002,7 @@ void tw__simes_close(tw_sim_t *sim) {
   }
   sim->handles_open++;
   uv_close((uv_handle_t *)&es->timer, on_timer_closed);
+  tw__simwh_close(sim);
   for (es_conn_t *c = es->conns; c; c = c->next) {
     c->gone = 1;
     tw_ws_abort(c->ws);
@@ -975,6 +1015,7 @@ void tw__simes_free(tw_sim_t *sim) {
     return;
   while (es->sessions)
     sess_end(es, es->sessions, TW_WS_CLOSE_NORMAL);
+  tw__simwh_free(sim);
   free(es);
   sim->es = NULL;
 }
@@ -1121,6 +1162,13 @@ int tw_sim_eventsub_revoke(tw_sim_t *sim, const char *sub_id,
     json_t *meta = metadata(sim->es, "revocation", sub_str(sub, "type"),
                             sub_str(sub, "version"));
     sent = send_msg(sim->es, s, envelope(meta, p), "revocation") == 0;
+  } else if (sim->es && sub_webhook(sub) && sub_enabled(sub)) {
+    /* Queued with copies of the callback and secret: the subscription is
+     * gone before the POST goes out. */
+    json_t *p = json_object();
+    json_object_set_new(p, "subscription", sub_for_message(sub, status));
+    sent = tw__simwh_send(sim, sub, "revocation", p) == 0;
+    json_decref(p);
   }
   tw__simhelix_sub_free(sub);
   return sent;

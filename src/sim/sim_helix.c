@@ -101,6 +101,7 @@ void tw__simhelix_sub_free(tw_simapi_sub_t *s) {
   if (!s)
     return;
   json_decref(s->obj);
+  tw__free_secret(s->secret);
   free(s);
 }
 
@@ -1360,6 +1361,28 @@ static void sub_envelope(tw_simapi_ctx_t *x, unsigned status, json_t *arr,
   tw__simapi_json(x->resp, status, o);
 }
 
+/* Twitch wants https on port 443. Simulator extension: loopback hosts
+ * (127.0.0.1, localhost) may use http and any port, so that tests can run
+ * a plain local receiver. */
+static int callback_ok(const char *cb) {
+  int https = strncmp(cb, "https://", 8) == 0;
+  if (!https && strncmp(cb, "http://", 7) != 0)
+    return 0;
+  const char *h = cb + (https ? 8 : 7);
+  size_t hl = strcspn(h, ":/?#");
+  if (hl == 0 || memchr(h, '@', strcspn(h, "/?#")))
+    return 0;
+  int loop = (hl == 9 && strncmp(h, "127.0.0.1", 9) == 0) ||
+             (hl == 9 && strncasecmp(h, "localhost", 9) == 0);
+  if (loop)
+    return 1;
+  if (!https)
+    return 0;
+  if (h[hl] != ':')
+    return 1;
+  return strncmp(h + hl, ":443", 4) == 0 && strchr("/?#", h[hl + 4]);
+}
+
 static void post_subs(tw_simapi_ctx_t *x) {
   json_t *body = body_object(x);
   if (!body)
@@ -1397,9 +1420,11 @@ static void post_subs(tw_simapi_ctx_t *x) {
   const char *cb = NULL, *secret = NULL, *session = NULL, *conduit = NULL;
   if (webhook) {
     if (tw__json_str(tr, "callback", TW_SIM_MAX_URI, true, &cb) ||
-        strncmp(cb, "https://", 8) != 0) {
+        !callback_ok(cb)) {
       json_decref(body);
-      err(x, 400, "The callback must be an https URL.");
+      err(x, 400,
+          "The callback must be an https URL on port 443 (http and any "
+          "port only for 127.0.0.1 and localhost).");
       return;
     }
     if (tw__json_str(tr, "secret", 100, true, &secret) || strlen(secret) < 10) {
@@ -1482,8 +1507,11 @@ static void post_subs(tw_simapi_ctx_t *x) {
     json_object_set_new(t, "conduit_id", json_string(conduit));
   json_object_set_new(o, "transport", t);
   json_object_set_new(o, "cost", json_integer(cost));
+  /* The secret points into the body: copied before the body goes. */
+  char *sec = webhook ? strdup(secret) : NULL;
   json_decref(body);
   if (!s || tw__simmap_put(&x->api->subs, id, strlen(id), s) != 0) {
+    tw__free_secret(sec);
     free(s);
     json_decref(o);
     err(x, 500, "Internal Server Error");
@@ -1493,6 +1521,14 @@ static void post_subs(tw_simapi_ctx_t *x) {
   snprintf(s->owner, sizeof(s->owner), "%s", owner);
   s->websocket = websocket;
   s->cost = cost;
+  if (webhook && !(s->secret = sec)) {
+    tw__simmap_del(&x->api->subs, id, strlen(id));
+    tw__simhelix_sub_free(s);
+    err(x, 500, "Internal Server Error");
+    return;
+  }
+  if (webhook && x->api->es.wh_created)
+    x->api->es.wh_created(x->api->es.ud, s);
   if (websocket && x->api->es.created)
     x->api->es.created(x->api->es.ud,
                        json_string_value(json_object_get(t, "session_id")),
@@ -1540,8 +1576,7 @@ static void delete_subs(tw_simapi_ctx_t *x) {
     return;
   }
   tw__simmap_del(&x->api->subs, id, strlen(id));
-  json_decref(s->obj);
-  free(s);
+  tw__simhelix_sub_free(s);
   x->resp->status = 204;
 }
 

@@ -926,6 +926,58 @@ static enum MHD_Result do_es_sessions(tw_sim_t *sim,
   return reply_json(conn, 200, o);
 }
 
+static enum MHD_Result do_wh_attempts(tw_sim_t *sim,
+                                      struct MHD_Connection *conn) {
+  uint64_t since;
+  if (query_uint(conn, "since", 0, &since))
+    return reply_err(conn, TW_EINVAL, "bad number in the query");
+  size_t n = tw_sim_webhook_attempts(sim, since, NULL, 0);
+  tw_sim_webhook_attempt_t *v = n ? calloc(n, sizeof(*v)) : NULL;
+  if (n && !v)
+    return reply_err(conn, TW_ENOMEM, NULL);
+  n = tw_sim_webhook_attempts(sim, since, v, n);
+  json_t *arr = json_array();
+  for (size_t i = 0; i < n; i++) {
+    json_t *o = json_object();
+    json_object_set_new(o, "seq", json_integer((json_int_t)v[i].seq));
+    json_object_set_new(o, "url", json_string(v[i].url));
+    json_object_set_new(o, "message_type", json_string(v[i].message_type));
+    json_object_set_new(o, "message_id", json_string(v[i].message_id));
+    json_object_set_new(o, "subscription_id",
+                        json_string(v[i].subscription_id));
+    json_object_set_new(o, "retry", json_integer(v[i].retry));
+    json_object_set_new(
+        o, "fault",
+        json_string(v[i].fault == TW_SIM_WEBHOOK_BAD_SIGNATURE ? "bad_signature"
+                    : v[i].fault == TW_SIM_WEBHOOK_STALE       ? "stale"
+                                                               : ""));
+    json_object_set_new(o, "status", json_integer(v[i].status));
+    json_object_set_new(o, "error",
+                        v[i].error ? json_string(tw_strerror(v[i].error))
+                                   : json_null());
+    json_array_append_new(arr, o);
+  }
+  free(v);
+  json_t *o = json_object();
+  json_object_set_new(o, "attempts", arr);
+  return reply_json(conn, 200, o);
+}
+
+static enum MHD_Result do_wh_fault(tw_sim_t *sim, struct MHD_Connection *conn,
+                                   json_t *b) {
+  int bad = 0;
+  const char *f = jstr(b, "fault", &bad);
+  unsigned fault = 0;
+  if (!bad && f && strcmp(f, "bad_signature") == 0)
+    fault = TW_SIM_WEBHOOK_BAD_SIGNATURE;
+  else if (!bad && f && strcmp(f, "stale") == 0)
+    fault = TW_SIM_WEBHOOK_STALE;
+  if (!fault)
+    return reply_err(conn, TW_EINVAL,
+                     "fault must be \"bad_signature\" or \"stale\"");
+  return reply_count(conn, tw_sim_webhook_fault(sim, fault), "sent");
+}
+
 /* ---- dispatch ----------------------------------------------------------- */
 
 static enum MHD_Result route(tw_sim_t *sim, struct MHD_Connection *conn,
@@ -957,6 +1009,8 @@ static enum MHD_Result route(tw_sim_t *sim, struct MHD_Connection *conn,
     return do_api_token_info(sim, conn);
   if (get && strcmp(url, "/eventsub/sessions") == 0)
     return do_es_sessions(sim, conn);
+  if (get && strcmp(url, "/eventsub/webhook/attempts") == 0)
+    return do_wh_attempts(sim, conn);
   if (!post)
     return reply_err(conn, TW_ENOTFOUND, "no such endpoint or method");
 
@@ -1025,6 +1079,10 @@ static enum MHD_Result route(tw_sim_t *sim, struct MHD_Connection *conn,
               strcmp(url + 10, "drop") == 0 || strcmp(url + 10, "stall") == 0 ||
               strcmp(url + 10, "duplicate") == 0)) {
     rc = do_es(sim, conn, b, url + 10);
+  } else if (strcmp(url, "/eventsub/webhook/redeliver") == 0) {
+    rc = reply_count(conn, tw_sim_webhook_redeliver(sim), "sent");
+  } else if (strcmp(url, "/eventsub/webhook/fault") == 0) {
+    rc = do_wh_fault(sim, conn, b);
   } else if (strcmp(url, "/chat/counters/reset") == 0) {
     tw_sim_counters_reset(sim);
     rc = reply_ok(conn);

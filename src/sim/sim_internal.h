@@ -6,7 +6,10 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include <jansson.h>
+
 #include "sim/sim_api.h"
+#include "sim/sim_api_int.h"
 #include "sim/sim_chat.h"
 #include "twitchd/sim.h"
 #include "twitchd/stream.h"
@@ -40,7 +43,8 @@ struct tw_sim {
   tw_simapi_t *api;    /* OAuth and Helix, sans-IO */
   tw_uvmhd_t *api_mhd; /* the HTTPS API listener */
   uint16_t port_api;
-  tw_simes_t *es; /* the EventSub WebSocket side (sim_eventsub.c) */
+  tw_simes_t *es;      /* the EventSub WebSocket side (sim_eventsub.c) */
+  struct tw_simwh *wh; /* EventSub webhook delivery (sim_ehook.c) */
   uint16_t port_es;
   char *api_cert, *api_key; /* PEM text handed to MHD */
   uv_timer_t tick;          /* keepalive, delayed closes, flood retries */
@@ -86,9 +90,20 @@ void tw__simes_free(tw_sim_t *sim);
 /* tw_sim_set_stream() changed `room`'s live state. */
 void tw__simes_stream_changed(tw_sim_t *sim, const char *room, int live);
 /* tw_sim_eventsub_trigger() with the event parsed (borrowed; may be NULL). */
-struct json_t;
 int tw__simes_trigger_json(tw_sim_t *sim, const char *type, const char *room,
                            struct json_t *event);
+/* The webhook side (sim_ehook.c), started, closed and freed with the
+ * EventSub side. */
+int tw__simwh_start(tw_sim_t *sim);
+void tw__simwh_close(tw_sim_t *sim);
+void tw__simwh_free(tw_sim_t *sim);
+/* Queues the verification of webhook subscription `sub` (borrowed). */
+void tw__simwh_verify(tw_sim_t *sim, tw_simapi_sub_t *sub);
+/* Queues a message of `mtype` ("notification", "revocation") with
+ * `payload` (borrowed; the body) to webhook subscription `sub` (borrowed).
+ * Returns 0, TW_ETOOBIG, TW_EFULL or TW_ENOMEM. */
+int tw__simwh_send(tw_sim_t *sim, const tw_simapi_sub_t *sub, const char *mtype,
+                   json_t *payload);
 /* Called once per closed handle during tw_sim_close(). */
 void tw__sim_handle_closed(tw_sim_t *sim);
 

@@ -41,17 +41,23 @@ set +e
 [ $? -eq 2 ] || fail "bad --eventsub-port not refused with 2"
 "$TW_BIN" sim --eventsub-keepalive-ms 0 >/dev/null 2>&1
 [ $? -eq 2 ] || fail "--eventsub-keepalive-ms 0 not refused with 2"
+"$TW_BIN" sim --webhook-retries x >/dev/null 2>&1
+[ $? -eq 2 ] || fail "bad --webhook-retries not refused with 2"
+"$TW_BIN" sim --webhook-ca-file >/dev/null 2>&1
+[ $? -eq 2 ] || fail "--webhook-ca-file without a path not refused"
 set -e
 "$TW_BIN" sim --help | grep -q -- '--ports-file' || fail "--help"
 "$TW_BIN" sim --help | grep -q -- '--api-port' || fail "--help lacks --api-port"
 "$TW_BIN" sim --help | grep -q -- '--eventsub-port' || fail "--help lacks --eventsub-port"
 "$TW_BIN" sim --help | grep -q -- '--no-eventsub' || fail "--help lacks --no-eventsub"
+"$TW_BIN" sim --help | grep -q -- '--webhook-retry-ms' || fail "--help lacks --webhook-retry-ms"
 
 # The simulator prints its JSON line once every listener is open: reading
 # it from a FIFO waits for exactly that.
 mkfifo "$work/fifo"
 "$TW_BIN" sim --token simtoken123=bot --room chan=4242 --mod chan=bot \
   --client cliapp=clisecret99 --device-interval-ms 100 \
+  --webhook-retry-ms 10 --webhook-retries 1 --webhook-timeout-ms 5000 \
   --ports-file "$work/ports.json" >"$work/fifo" 2>"$work/err" &
 pid=$!
 exec 3<"$work/fifo"
@@ -106,6 +112,72 @@ post /eventsub/trigger '{"type":"channel.follow","room":"chan","event":{"user_lo
 code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -d '{"type":"nope","room":"chan"}' \
   "$control/eventsub/trigger")
 [ "$code" = 400 ] || fail "bad trigger gave $code"
+# EventSub webhooks: a plain local receiver (http on loopback is the
+# simulator's extension) answers the challenge, checks each signature and
+# exits after the verification and one notification.
+python3 - "$work/rport" >"$work/recv.out" 2>&1 <<'EOF' &
+import hashlib, hmac, http.server, json, os, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        h = lambda k: self.headers["Twitch-Eventsub-Message-" + k]
+        mac = hmac.new(b"clihooksecret", (h("Id") + h("Timestamp")).encode() + body,
+                       hashlib.sha256).hexdigest()
+        ok = h("Signature") == "sha256=" + mac
+        print(h("Type"), h("Retry"), "sig-ok" if ok else "sig-bad", flush=True)
+        if h("Type") == "webhook_callback_verification":
+            c = json.loads(body)["challenge"].encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(c)))
+            self.end_headers()
+            self.wfile.write(c)
+        else:
+            self.send_response(204)
+            self.end_headers()
+    def log_message(self, *a):
+        pass
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+open(sys.argv[1] + ".tmp", "w").write(str(s.server_address[1]))
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+s.handle_request()
+s.handle_request()
+EOF
+rpid=$!
+for _ in $(seq 1 200); do [ -s "$work/rport" ] && break; sleep 0.05; done
+rport=$(cat "$work/rport")
+chan_id=$(hx "/users?login=chan" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"][0]["id"])')
+apptok=$(echo "$tok" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+hook=$(curl -fsS --cacert "$ca" --resolve "localhost:$api_port:127.0.0.1" \
+  -H "Authorization: Bearer $apptok" -H "Client-Id: cliapp" \
+  -H 'Content-Type: application/json' \
+  -d '{"type":"stream.offline","version":"1","condition":{"broadcaster_user_id":"'"$chan_id"'"},"transport":{"method":"webhook","callback":"http://127.0.0.1:'"$rport"'/cb","secret":"clihooksecret"}}' \
+  "https://localhost:$api_port/helix/eventsub/subscriptions")
+echo "$hook" | grep -q '"status":"webhook_callback_verification_pending"' || fail "webhook create: $hook"
+if echo "$hook" | grep -q clihooksecret; then fail "the secret is listed"; fi
+# The verification is recorded once answered; then a notification.
+for _ in $(seq 1 200); do
+  curl -fsS "$control/eventsub/webhook/attempts" | grep -q webhook_callback_verification && break
+  sleep 0.05
+done
+post /eventsub/trigger '{"type":"stream.offline","room":"chan"}' |
+  grep -q '"sent":1' || fail "webhook trigger: $(curl -fsS "$control/eventsub/webhook/attempts")"
+wait "$rpid" || fail "receiver: $(cat "$work/recv.out")"
+[ "$(cat "$work/recv.out")" = "webhook_callback_verification 0 sig-ok
+notification 0 sig-ok" ] || fail "receiver saw: $(cat "$work/recv.out")"
+for _ in $(seq 1 200); do
+  curl -fsS "$control/eventsub/webhook/attempts?since=1" | grep -q '"status":204' && break
+  sleep 0.05
+done
+curl -fsS "$control/eventsub/webhook/attempts" | python3 -c '
+import json, sys
+a = json.load(sys.stdin)["attempts"]
+assert [(x["message_type"], x["status"]) for x in a] == [
+    ("webhook_callback_verification", 200), ("notification", 204)], a
+' || fail "webhook attempts"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -d '{"fault":"x"}' \
+  "$control/eventsub/webhook/fault")
+[ "$code" = 400 ] || fail "bad webhook fault gave $code"
 reqs=$(curl -fsS "$control/api/requests?path=/oauth2/token")
 echo "$reqs" | python3 -c '
 import json, sys

@@ -411,6 +411,13 @@ static void test_eventsub(void **state) {
   bad.callback = "http://example.com/cb"; /* Twitch calls https only */
   assert_int_equal(tw_helix_req_eventsub_create(&r, &bad), TW_EINVAL);
   assert_int_equal(r.body.len, 0); /* the old body with its secret is gone */
+  /* The simulator's extension: a plain-http receiver on loopback. */
+  bad.callback = "http://127.0.0.1:8080/eventsub";
+  assert_int_equal(tw_helix_req_eventsub_create(&r, &bad), 0);
+  bad.callback = "http://127.0.0.10/eventsub";
+  assert_int_equal(tw_helix_req_eventsub_create(&r, &bad), TW_EINVAL);
+  bad.callback = "http://localhost:8080/eventsub";
+  assert_int_equal(tw_helix_req_eventsub_create(&r, &bad), TW_EINVAL);
   bad = wh;
   bad.secret = "123456789"; /* 9 < 10 */
   assert_int_equal(tw_helix_req_eventsub_create(&r, &bad), TW_EINVAL);
