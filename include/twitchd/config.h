@@ -99,6 +99,9 @@ typedef struct {
   int stream_check_seconds;
   /* Receive events over EventSub's WebSocket transport (default true). */
   bool eventsub_enabled;
+  /* Secret of the EventSub webhook subscriptions (with forward-url); NULL:
+   * a random one per start. */
+  const char *eventsub_secret;
 } tw_config_twitch_t;
 
 /* The chat services an outgoing webhook can post to (connectors.webhook

@@ -836,6 +836,11 @@ static const str_rule_t token_rule = {
     1, 256, check_token_chars,
     "must contain only printable ASCII characters, without spaces"};
 
+/* Twitch: an EventSub webhook secret is 10 to 100 ASCII characters. */
+static const str_rule_t webhook_secret_rule = {
+    10, 100, check_token_chars,
+    "must be 10 to 100 printable ASCII characters, without spaces"};
+
 /* A host name or an IP address, to listen on. */
 static int check_host(const char *s) {
   unsigned char buf[16];
@@ -957,6 +962,8 @@ static const key_def_t twitch_keys[] = {
      NO_AUX, &rule_stream_check, NULL},
     {"eventsub", K_BOOL, 0, "true", NULL, TWF(eventsub_enabled), NO_AUX, NULL,
      NULL},
+    {"eventsub-secret", K_STR, F_SECRET, NULL, NULL, TWF(eventsub_secret),
+     NO_AUX, &webhook_secret_rule, NULL},
     {"endpoints", K_SECTION, 0, NULL, NULL, 0, NO_AUX, &endpoints_section,
      NULL},
 };

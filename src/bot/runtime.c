@@ -9,6 +9,7 @@
 #include "twitchd/creds.h"
 #include "twitchd/error.h"
 #include "twitchd/eventsub_client.h"
+#include "twitchd/eventsub_webhook_client.h"
 #include "twitchd/helix_client.h"
 #include "twitchd/log.h"
 #include "twitchd/runtime.h"
@@ -42,6 +43,10 @@ struct tw_runtime {
   tw_stream_watch_t *streams;
   tw_eventsub_t *eventsub;
   char *eventsub_url;
+  /* With forward-url: EventSub over webhooks, subscribed with an app
+   * token through a second Helix client, received on the web server. */
+  tw_eventsub_webhook_t *esw;
+  tw_helix_client_t *helix_app;
   /* Per channel EventSub subscribes for (es_channels, fixed for the
    * client's life), the event kinds it delivers now (bit 1 << kind): chat's
    * USERNOTICE copies of those are dropped, so that a skill sees a sub, a
@@ -357,6 +362,34 @@ static void creds_cancel(void *ud, tw_token_ready_cb cb, void *arg) {
   s.cancel(s.ud, cb, arg);
 }
 
+/* The app access token (client credentials), for webhook subscriptions. */
+static const char *app_current(void *ud) {
+  tw_runtime_t *rt = ud;
+  return rt->creds ? tw_creds_app_token(rt->creds) : NULL;
+}
+
+static const char *app_user_id(void *ud) {
+  (void)ud;
+  return NULL; /* an app token has no user */
+}
+
+static int app_refresh(void *ud, const char *rejected, tw_token_ready_cb cb,
+                       void *arg) {
+  tw_runtime_t *rt = ud;
+  if (rt->creds == NULL)
+    return TW_EAUTH;
+  tw_token_source_t s = tw_creds_app_source(rt->creds);
+  return s.refresh(s.ud, rejected, cb, arg);
+}
+
+static void app_cancel(void *ud, tw_token_ready_cb cb, void *arg) {
+  tw_runtime_t *rt = ud;
+  if (rt->creds == NULL)
+    return;
+  tw_token_source_t s = tw_creds_app_source(rt->creds);
+  s.cancel(s.ud, cb, arg);
+}
+
 /* ---- the web server: health ---------------------------------------------- */
 
 /* GET /health: 200 when chat is logged in as the bot (not anonymous) and
@@ -478,11 +511,21 @@ static enum MHD_Result web_handler(void *cls, struct MHD_Connection *conn,
 static enum MHD_Result web_post(tw_runtime_t *rt, struct MHD_Connection *conn,
                                 const char *url, const char *method,
                                 web_req_t *r) {
-  (void)rt;
-  (void)method;
-  (void)r;
-  (void)url;
-  return web_reply(conn, MHD_HTTP_NOT_FOUND, "{\"error\":\"not found\"}");
+  if (rt->esw == NULL || rt->closing)
+    return web_reply(conn, MHD_HTTP_NOT_FOUND, "{\"error\":\"not found\"}");
+  tw_eventsub_webhook_response_t resp;
+  tw_eventsub_webhook_handle(rt->esw, method, url,
+                             tw_eventsub_webhook_mhd_header, conn,
+                             r->body.data ? r->body.data : "", r->body.len,
+                             &resp);
+  struct MHD_Response *m = MHD_create_response_from_buffer(
+      resp.body_len, resp.body, MHD_RESPMEM_MUST_COPY);
+  if (m == NULL)
+    return MHD_NO;
+  MHD_add_response_header(m, "Content-Type", resp.content_type);
+  enum MHD_Result rc = MHD_queue_response(conn, (unsigned)resp.status, m);
+  MHD_destroy_response(m);
+  return rc;
 }
 
 /* The web server is a convenience: when it cannot listen (the port is
@@ -601,6 +644,9 @@ static int make_creds(tw_runtime_t *rt, const tw_config_twitch_t *tc) {
   co.curl = rt->curl;
   co.on_event = on_creds_event;
   co.ud = rt;
+  /* EventSub webhooks are subscribed with an app access token. */
+  co.app_token = tc->eventsub_enabled && tc->forward_url.url != NULL &&
+                 tc->client_secret != NULL;
   int rc = tw_creds_new(rt->loop, &co, &rt->creds);
   if (rc == 0)
     rc = tw_creds_start(rt->creds);
@@ -756,10 +802,50 @@ static void on_eventsub_status(const tw_eventsub_status_t *st, void *ud) {
   }
 }
 
+/* forward-url: EventSub over webhooks. Twitch POSTs to
+ * <forward-url>/eventsub, which the reverse proxy forwards to the web
+ * server (web.host, web.port). */
+static int make_eventsub_webhook(tw_runtime_t *rt,
+                                 const tw_config_twitch_t *tc) {
+  tw_helix_client_opts_t ho = {0};
+  ho.base_url = rt->opts.helix_url ? rt->opts.helix_url : tc->helix.url;
+  ho.client_id = tc->client_id;
+  ho.ca_file = rt->ca_file ? rt->ca_file : tc->ca_file;
+  ho.tokens = (tw_token_source_t){.current = app_current,
+                                  .user_id = app_user_id,
+                                  .refresh = app_refresh,
+                                  .cancel = app_cancel,
+                                  .ud = rt};
+  int rc = tw_helix_client_new(rt->loop, rt->curl, &ho, &rt->helix_app);
+  if (rc != 0)
+    return rc;
+  if (tc->eventsub_secret == NULL)
+    tw_warn(MOD, "no eventsub-secret configured: a random one is used, and "
+                 "the subscriptions of an earlier run are refused (403) until "
+                 "Twitch revokes them; set eventsub-secret to keep them");
+  tw_eventsub_webhook_opts_t wo = {0};
+  wo.callback_base = tc->forward_url.url;
+  wo.channels = (const char *const *)rt->channels;
+  wo.nchannels = rt->nchannels;
+  wo.secret = tc->eventsub_secret;
+  wo.connector = TW_RUNTIME_TWITCH;
+  wo.on_event = on_eventsub_event;
+  wo.on_status = on_eventsub_status;
+  wo.ud = rt;
+  rc = tw_eventsub_webhook_new(rt->loop, rt->helix_app, &wo, &rt->esw);
+  if (rc == 0)
+    tw_info(MOD, "EventSub over webhooks: Twitch calls %s",
+            tw_eventsub_webhook_callback(rt->esw));
+  if (rc == 0 && rt->started)
+    rc = tw_eventsub_webhook_start(rt->esw);
+  return rc;
+}
+
 /* EventSub over WebSocket needs a user login: without one (anonymous chat)
  * there is nothing to subscribe with, and it starts after a re-login. */
 static int make_eventsub(tw_runtime_t *rt, const tw_config_twitch_t *tc) {
-  if (!tc->eventsub_enabled || rt->eventsub || rt->nchannels == 0)
+  if (!tc->eventsub_enabled || rt->eventsub || rt->esw ||
+      rt->nchannels == 0)
     return 0;
   if (rt->creds) {
     tw_creds_state_t st = tw_creds_state(rt->creds);
@@ -771,9 +857,22 @@ static int make_eventsub(tw_runtime_t *rt, const tw_config_twitch_t *tc) {
   } else if (rt->fixed_token == NULL) {
     return 0;
   }
+  if (rt->es_n == 0) {
+    rt->es_covered = calloc(rt->nchannels, sizeof(*rt->es_covered));
+    rt->es_channels = calloc(rt->nchannels, sizeof(*rt->es_channels));
+    if (rt->es_covered == NULL || rt->es_channels == NULL)
+      return TW_ENOMEM;
+    for (; rt->es_n < rt->nchannels; rt->es_n++)
+      if ((rt->es_channels[rt->es_n] = strdup(rt->channels[rt->es_n])) ==
+          NULL)
+        return TW_ENOMEM;
+  }
+  if (tc->forward_url.url && rt->creds && tc->client_secret)
+    return make_eventsub_webhook(rt, tc);
   if (tc->forward_url.url)
-    tw_info(MOD, "forward-url is set, but the EventSub webhook transport is "
-                 "not implemented: using EventSub over WebSocket");
+    tw_warn(MOD, "forward-url is set, but EventSub webhooks need an app "
+                 "token (client-secret) and a login managed by twitchd: "
+                 "using EventSub over WebSocket");
   tw_eventsub_opts_t eo = {0};
   eo.url = rt->eventsub_url ? rt->eventsub_url : tc->eventsub.url;
   eo.ca_file = rt->ca_file ? rt->ca_file : tc->ca_file;
@@ -932,6 +1031,10 @@ int tw_runtime_new(uv_loop_t *loop, tw_config_t *cfg,
       tw_webhooks_close(rt->webhooks, NULL, NULL);
     if (rt->eventsub)
       tw_eventsub_close(rt->eventsub, NULL, NULL);
+    if (rt->esw)
+      tw_eventsub_webhook_close(rt->esw, NULL, NULL);
+    if (rt->helix_app)
+      tw_helix_client_close(rt->helix_app, NULL, NULL);
     if (rt->streams)
       tw_stream_watch_close(rt->streams, NULL, NULL);
     if (rt->actions)
@@ -973,9 +1076,12 @@ int tw_runtime_start(tw_runtime_t *rt) {
     return rc;
   if (rt->streams && (rc = tw_stream_watch_start(rt->streams)) != 0)
     return rc;
+  /* The web server first: webhook subscriptions are verified through it. */
+  make_web(rt, rt->cfg);
   if (rt->eventsub && (rc = tw_eventsub_start(rt->eventsub)) != 0)
     return rc;
-  make_web(rt, rt->cfg);
+  if (rt->esw && (rc = tw_eventsub_webhook_start(rt->esw)) != 0)
+    return rc;
   rt->started = true;
   return 0;
 }
@@ -1203,6 +1309,16 @@ void tw_runtime_close(tw_runtime_t *rt, void (*cb)(void *ud), void *ud) {
     rt->pending_close++;
     tw_eventsub_close(rt->eventsub, on_set_closed, rt);
     rt->eventsub = NULL;
+  }
+  if (rt->esw) {
+    rt->pending_close++;
+    tw_eventsub_webhook_close(rt->esw, on_set_closed, rt);
+    rt->esw = NULL;
+  }
+  if (rt->helix_app) {
+    rt->pending_close++;
+    tw_helix_client_close(rt->helix_app, on_set_closed, rt);
+    rt->helix_app = NULL;
   }
   if (rt->streams) {
     rt->pending_close++;
