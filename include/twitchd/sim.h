@@ -253,8 +253,9 @@ typedef struct {
   /* Notifications that failed every attempt before the subscription
    * becomes notification_failures_exceeded and is revoked (0: 3). */
   uint32_t webhook_max_failures;
-  /* PEM CA bundle trusted for https:// callbacks besides the system store
-   * (NULL: the system store only). Copied. */
+  /* PEM CA bundle for https:// callbacks, in place of curl's default
+   * bundle (curl's default CA directory, when it has one, still applies);
+   * NULL: curl's defaults, the system store. Copied. */
   const char *webhook_ca_file;
 } tw_sim_eventsub_opts_t;
 
