@@ -253,8 +253,9 @@ typedef struct {
   /* Notifications that failed every attempt before the subscription
    * becomes notification_failures_exceeded and is revoked (0: 3). */
   uint32_t webhook_max_failures;
-  /* PEM CA bundle trusted for https:// callbacks besides the system store
-   * (NULL: the system store only). Copied. */
+  /* PEM CA bundle for https:// callbacks, in place of curl's default
+   * bundle (curl's default CA directory, when it has one, still applies);
+   * NULL: curl's defaults, the system store. Copied. */
   const char *webhook_ca_file;
 } tw_sim_eventsub_opts_t;
 
@@ -859,10 +860,13 @@ int tw_sim_set_stream(tw_sim_t *sim, const char *room,
  * stream.offline, channel.update, channel.follow, channel.subscribe,
  * channel.subscription.gift, channel.subscription.message, channel.cheer,
  * channel.raid, channel.ban. A stalled session's notification is lost
- * and not counted. Returns the number of notifications sent (>= 0; one per
+ * and not counted. Enabled webhook subscriptions that match get the
+ * notification POSTed (section "EventSub webhooks" below). Returns the
+ * number of notifications sent or, for webhooks, queued (>= 0; one per
  * matching subscription), or TW_EINVAL (unknown type, bad room, event not a
- * JSON object), TW_ETOOBIG (event over TW_SIM_MAX_EVENTSUB_EVENT) or TW_ENOMEM.
- * All arguments borrowed. */
+ * JSON object), TW_ETOOBIG (event over TW_SIM_MAX_EVENTSUB_EVENT), TW_EFULL
+ * (nothing sent and a webhook delivery found TW_SIM_MAX_WEBHOOK_PENDING
+ * queued) or TW_ENOMEM. All arguments borrowed. */
 int tw_sim_eventsub_trigger(tw_sim_t *sim, const char *type, const char *room,
                             const char *event_json);
 
@@ -876,7 +880,8 @@ int tw_sim_eventsub_reconnect(tw_sim_t *sim, const char *session);
 
 /* Revokes subscription `sub_id` (any transport): a websocket session that
  * holds it gets a `revocation` message with `status` (NULL:
- * "authorization_revoked"; also "user_removed", "version_removed"...), then
+ * "authorization_revoked"; also "user_removed", "version_removed"...), an
+ * enabled webhook subscription gets it POSTed (queued, sent once), then
  * the subscription is removed. Returns 1 when a message was sent, 0 when
  * only removed, TW_ENOTFOUND or TW_EINVAL. */
 int tw_sim_eventsub_revoke(tw_sim_t *sim, const char *sub_id,

@@ -40,6 +40,8 @@
  * must refuse. */
 #define STALE_MS (11u * 60u * 1000u)
 #define CHALLENGE_LEN 32
+/* Connections at once to one callback host. */
+#define MAX_HOST_CONNS 8
 
 typedef struct wh_del {
   struct wh_del *next, *prev;
@@ -508,6 +510,10 @@ int tw__simwh_start(tw_sim_t *sim) {
     free(wh);
     return TW_ENOMEM;
   }
+  /* A burst of deliveries to one receiver queues inside curl rather than
+   * opening hundreds of connections at once. */
+  curl_multi_setopt(tw_uvcurl_multi(wh->uc), CURLMOPT_MAX_HOST_CONNECTIONS,
+                    (long)MAX_HOST_CONNS);
   wh->sim = sim;
   uv_timer_init(sim->loop, &wh->timer);
   wh->timer.data = wh;

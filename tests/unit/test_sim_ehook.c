@@ -51,6 +51,7 @@ typedef struct {
   unsigned notif_status; /* answer to notifications and revocations */
   rreq_t req[MAXREQ];
   size_t n;
+  char *pem[2];
 } world_t;
 
 typedef struct {
@@ -131,9 +132,22 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
   *con_cls = NULL;
 }
 
-static void world(world_t *w) {
+static char *slurp(const char *path) {
+  FILE *f = fopen(path, "rb");
+  assert_non_null(f);
+  char *buf = calloc(1, 65536);
+  size_t n = fread(buf, 1, 65535, f);
+  fclose(f);
+  assert_true(n > 0);
+  return buf;
+}
+
+/* `ca`: the webhook_ca_file option. `tls`: the receiver speaks https with
+ * the pki's localhost certificate. */
+static void world_ex(world_t *w, const char *ca, const tw_test_pki_t *tls) {
   memset(w, 0, sizeof(*w));
   tw_sim_opts_t o = {0};
+  o.eventsub.webhook_ca_file = ca;
   o.listeners =
       TW_SIM_LISTEN_API | TW_SIM_LISTEN_CONTROL | TW_SIM_LISTEN_EVENTSUB;
   o.eventsub.webhook_retry_ms = 5;
@@ -146,9 +160,26 @@ static void world(world_t *w) {
                         .handler_cls = w,
                         .completed = completed,
                         .completed_cls = w};
-  assert_int_equal(tw_uvmhd_start(&w->fx->loop, &mo, &w->mhd), 0);
+  if (tls) {
+    char *cert = slurp(tls->cert), *key = slurp(tls->key);
+    struct sockaddr_in sa;
+    assert_int_equal(uv_ip4_addr("127.0.0.1", 0, &sa), 0);
+    struct MHD_Daemon *d = MHD_start_daemon(
+        MHD_USE_EPOLL | MHD_USE_TLS, 0, NULL, NULL, handler, w,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_HTTPS_MEM_CERT,
+        cert, MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_NOTIFY_COMPLETED,
+        completed, w, MHD_OPTION_END);
+    assert_non_null(d);
+    assert_int_equal(tw_uvmhd_adopt(&w->fx->loop, d, &w->mhd), 0);
+    /* MHD keeps pointers to the PEM: it must outlive the daemon. */
+    w->pem[0] = cert;
+    w->pem[1] = key;
+  } else {
+    assert_int_equal(tw_uvmhd_start(&w->fx->loop, &mo, &w->mhd), 0);
+  }
   w->port = tw_uvmhd_port(w->mhd);
-  snprintf(w->url, sizeof(w->url), "http://127.0.0.1:%u/cb", (unsigned)w->port);
+  snprintf(w->url, sizeof(w->url), "%s://%s:%u/cb", tls ? "https" : "http",
+           tls ? "localhost" : "127.0.0.1", (unsigned)w->port);
   w->good_challenge = 1;
   w->notif_status = 204;
   tw_sim_token_t app = {.token = "apptok", .client_id = CID};
@@ -158,6 +189,10 @@ static void world(world_t *w) {
   tw_sim_token_info_t ti;
   assert_int_equal(tw_sim_token_info(w->fx->sim, "tokchan", &ti), 0);
   snprintf(w->chan_id, sizeof(w->chan_id), "%s", ti.user_id);
+}
+
+static void world(world_t *w) {
+  world_ex(w, NULL, NULL);
 }
 
 static void on_mhd_closed(void *ud) {
@@ -170,6 +205,8 @@ static void world_free(world_t *w) {
     free(w->req[i].body);
   assert_int_equal(tw_simfx_free(w->fx), 0);
   assert_true(w->mhd_closed);
+  free(w->pem[0]);
+  free(w->pem[1]);
 }
 
 typedef struct {
@@ -589,6 +626,70 @@ static void test_stream_and_ban_paths(void **state) {
   world_free(&w);
 }
 
+/* The pending cap: one delivery more than TW_SIM_MAX_WEBHOOK_PENDING is
+ * refused and recorded; closing with deliveries queued and in flight frees
+ * them all (the loop closes cleanly, ASan sees no leak). */
+static void test_pending_cap_and_close(void **state) {
+  (void)state;
+  world_t w;
+  world(&w);
+  char id[64];
+  subscribe(&w, w.url, id);
+  wait_attempts(&w, 1);
+  /* The loop does not run between triggers: nothing leaves the queue. */
+  for (size_t i = 0; i < TW_SIM_MAX_WEBHOOK_PENDING; i++)
+    assert_int_equal(
+        tw_sim_eventsub_trigger(w.fx->sim, "stream.online", "chan", NULL), 1);
+  assert_int_equal(
+      tw_sim_eventsub_trigger(w.fx->sim, "stream.online", "chan", NULL),
+      TW_EFULL);
+  tw_sim_webhook_attempt_t a[2];
+  assert_int_equal(tw_sim_webhook_attempts(w.fx->sim, 0, a, 2), 2);
+  assert_int_equal(a[1].error, TW_EFULL);
+  assert_int_equal(a[1].status, 0);
+  /* Some go out, then everything is closed mid-way. */
+  wait_reqs(&w, 3);
+  long status = 0;
+  json_t *o = tw_simfx_control(
+      w.fx, "GET", "/eventsub/webhook/attempts?since=x", NULL, &status);
+  assert_int_equal(status, 400);
+  json_decref(o);
+  o = tw_simfx_control(w.fx, "POST", "/eventsub/webhook/fault", "[1]", &status);
+  assert_int_equal(status, 400);
+  json_decref(o);
+  world_free(&w);
+}
+
+/* https callbacks: verified with webhook_ca_file (enabled), refused
+ * without it (verification_failed, a certificate error). */
+static void test_https_callback(void **state) {
+  (void)state;
+  tw_test_pki_t pki;
+  assert_int_equal(tw_test_pki_make(&pki, 0), 0);
+  world_t w;
+  world_ex(&w, pki.ca, &pki);
+  char id[64], st[64];
+  subscribe(&w, w.url, id);
+  wait_attempts(&w, 1);
+  sub_status(&w, id, st);
+  assert_string_equal(st, "enabled");
+  assert_int_equal(w.n, 1);
+  check_sig(&w.req[0]);
+  world_free(&w);
+
+  world_ex(&w, NULL, &pki);
+  subscribe(&w, w.url, id);
+  wait_attempts(&w, 1);
+  sub_status(&w, id, st);
+  assert_string_equal(st, "webhook_callback_verification_failed");
+  tw_sim_webhook_attempt_t a;
+  assert_int_equal(tw_sim_webhook_attempts(w.fx->sim, 0, &a, 1), 1);
+  assert_int_equal(a.error, TW_ECERT);
+  assert_int_equal(w.n, 0);
+  world_free(&w);
+  tw_test_pki_remove(&pki);
+}
+
 int main(void) {
   tw_test_log_from_env();
   const struct CMUnitTest tests[] = {
@@ -597,6 +698,8 @@ int main(void) {
       cmocka_unit_test(test_notification_and_faults),
       cmocka_unit_test(test_retries_and_failures),
       cmocka_unit_test(test_stream_and_ban_paths),
+      cmocka_unit_test(test_pending_cap_and_close),
+      cmocka_unit_test(test_https_callback),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
