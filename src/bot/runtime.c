@@ -514,10 +514,9 @@ static enum MHD_Result web_post(tw_runtime_t *rt, struct MHD_Connection *conn,
   if (rt->esw == NULL || rt->closing)
     return web_reply(conn, MHD_HTTP_NOT_FOUND, "{\"error\":\"not found\"}");
   tw_eventsub_webhook_response_t resp;
-  tw_eventsub_webhook_handle(rt->esw, method, url,
-                             tw_eventsub_webhook_mhd_header, conn,
-                             r->body.data ? r->body.data : "", r->body.len,
-                             &resp);
+  tw_eventsub_webhook_handle(
+      rt->esw, method, url, tw_eventsub_webhook_mhd_header, conn,
+      r->body.data ? r->body.data : "", r->body.len, &resp);
   struct MHD_Response *m = MHD_create_response_from_buffer(
       resp.body_len, resp.body, MHD_RESPMEM_MUST_COPY);
   if (m == NULL)
@@ -844,8 +843,7 @@ static int make_eventsub_webhook(tw_runtime_t *rt,
 /* EventSub over WebSocket needs a user login: without one (anonymous chat)
  * there is nothing to subscribe with, and it starts after a re-login. */
 static int make_eventsub(tw_runtime_t *rt, const tw_config_twitch_t *tc) {
-  if (!tc->eventsub_enabled || rt->eventsub || rt->esw ||
-      rt->nchannels == 0)
+  if (!tc->eventsub_enabled || rt->eventsub || rt->esw || rt->nchannels == 0)
     return 0;
   if (rt->creds) {
     tw_creds_state_t st = tw_creds_state(rt->creds);
@@ -863,8 +861,7 @@ static int make_eventsub(tw_runtime_t *rt, const tw_config_twitch_t *tc) {
     if (rt->es_covered == NULL || rt->es_channels == NULL)
       return TW_ENOMEM;
     for (; rt->es_n < rt->nchannels; rt->es_n++)
-      if ((rt->es_channels[rt->es_n] = strdup(rt->channels[rt->es_n])) ==
-          NULL)
+      if ((rt->es_channels[rt->es_n] = strdup(rt->channels[rt->es_n])) == NULL)
         return TW_ENOMEM;
   }
   if (tc->forward_url.url && rt->creds && tc->client_secret)
