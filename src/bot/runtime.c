@@ -879,15 +879,6 @@ static int make_eventsub(tw_runtime_t *rt, const tw_config_twitch_t *tc) {
   eo.on_event = on_eventsub_event;
   eo.on_status = on_eventsub_status;
   eo.ud = rt;
-  if (rt->es_n == 0) {
-    rt->es_covered = calloc(rt->nchannels, sizeof(*rt->es_covered));
-    rt->es_channels = calloc(rt->nchannels, sizeof(*rt->es_channels));
-    if (rt->es_covered == NULL || rt->es_channels == NULL)
-      return TW_ENOMEM;
-    for (; rt->es_n < rt->nchannels; rt->es_n++)
-      if ((rt->es_channels[rt->es_n] = strdup(rt->channels[rt->es_n])) == NULL)
-        return TW_ENOMEM;
-  }
   int rc = tw_eventsub_new(rt->loop, rt->helix, &eo, &rt->eventsub);
   if (rc == 0 && rt->started)
     rc = tw_eventsub_start(rt->eventsub);
