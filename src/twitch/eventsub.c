@@ -9,6 +9,7 @@
 #include "twitchd/clock.h"
 #include "twitchd/error.h"
 #include "twitchd/eventsub.h"
+#include "twitch/eventsub_plan.h"
 #include "twitchd/eventsub_events.h"
 #include "twitchd/log.h"
 #include "twitchd/tls.h"
@@ -85,18 +86,6 @@ struct tw_eventsub {
   void *ud;
 };
 
-static const tw_eventsub_type_t DEFAULT_TYPES[] = {
-    {"stream.online", "1"},
-    {"stream.offline", "1"},
-    {"channel.follow", "2"},
-    {"channel.subscribe", "1"},
-    {"channel.subscription.message", "1"},
-    {"channel.subscription.gift", "1"},
-    {"channel.raid", "1"},
-    {"channel.cheer", "1"},
-    {"channel.ban", "1"},
-};
-
 const char *tw_eventsub_close_reason(int code) {
   switch (code) {
   case 4000:
@@ -153,10 +142,7 @@ static bool seen_before(tw_eventsub_t *es, const char *id) {
 static void free_all(tw_eventsub_t *es) {
   for (size_t i = 0; i < es->nchans; i++)
     free(es->chans[i].login);
-  for (size_t i = 0; i < es->ntypes; i++) {
-    free((char *)es->types[i].type);
-    free((char *)es->types[i].version);
-  }
+  tw__eventsub_plan_types_free(es->types, es->ntypes);
   for (size_t i = 0; i < TW_EVENTSUB_DEDUPE; i++)
     free(es->seen[i]);
   free(es->chans);
@@ -185,11 +171,6 @@ static void on_timer_closed(uv_handle_t *h) {
   maybe_finish(es);
 }
 
-static bool valid_type(const tw_eventsub_type_t *t) {
-  return t->type && *t->type && strlen(t->type) <= TW_MAX_EVENTSUB_ID &&
-         t->version && *t->version && strlen(t->version) <= 8;
-}
-
 int tw_eventsub_new(uv_loop_t *loop, tw_helix_client_t *hc,
                     const tw_eventsub_opts_t *o, tw_eventsub_t **out) {
   if (out)
@@ -201,21 +182,11 @@ int tw_eventsub_new(uv_loop_t *loop, tw_helix_client_t *hc,
        (o->keepalive_timeout_seconds < TW_EVENTSUB_KEEPALIVE_MIN_S ||
         o->keepalive_timeout_seconds > TW_EVENTSUB_KEEPALIVE_MAX_S)))
     return TW_EINVAL;
-  const tw_eventsub_type_t *types = o->ntypes ? o->types : DEFAULT_TYPES;
-  size_t ntypes =
-      o->ntypes ? o->ntypes : sizeof(DEFAULT_TYPES) / sizeof(DEFAULT_TYPES[0]);
-  if (ntypes * o->nchannels > TW_MAX_EVENTSUB_SUBS)
+  size_t ntypes;
+  const tw_eventsub_type_t *types =
+      tw__eventsub_plan_types(o->types, o->ntypes, &ntypes);
+  if (tw__eventsub_plan_check(o->channels, o->nchannels, types, ntypes) != 0)
     return TW_EINVAL;
-  for (size_t i = 0; i < ntypes; i++)
-    if (!valid_type(&types[i]))
-      return TW_EINVAL;
-  for (size_t i = 0; i < o->nchannels; i++) {
-    const char *c = o->channels[i];
-    if (c && *c == '#')
-      c++;
-    if (!c || !*c || strlen(c) > 25)
-      return TW_EINVAL;
-  }
   const char *base = o->url ? o->url : TW_EVENTSUB_DEFAULT_URL;
   tw_ws_url_t pu;
   if (tw_ws_url_parse(base, &pu) != 0)
@@ -257,22 +228,13 @@ int tw_eventsub_new(uv_loop_t *loop, tw_helix_client_t *hc,
   if (!es->chans || !es->types || !es->subs)
     goto fail;
   for (size_t i = 0; i < o->nchannels; i++) {
-    const char *c = o->channels[i];
     es->chans[i].es = es;
-    if (!(es->chans[i].login = strdup(*c == '#' ? c + 1 : c)))
+    if (!(es->chans[i].login = tw__eventsub_plan_login(o->channels[i])))
       goto fail;
-    for (char *p = es->chans[i].login; *p; p++)
-      if (*p >= 'A' && *p <= 'Z')
-        *p = (char)(*p - 'A' + 'a');
     es->nchans++;
   }
-  for (size_t i = 0; i < ntypes; i++) {
-    es->types[i].type = strdup(types[i].type);
-    es->types[i].version = strdup(types[i].version);
-    es->ntypes++;
-    if (!es->types[i].type || !es->types[i].version)
-      goto fail;
-  }
+  if (tw__eventsub_plan_types_copy(types, ntypes, es->types, &es->ntypes))
+    goto fail;
   for (size_t c = 0; c < es->nchans; c++)
     for (size_t t = 0; t < es->ntypes; t++) {
       sub_t *s = &es->subs[es->nsubs++];
@@ -405,21 +367,7 @@ static void create_sub(tw_eventsub_t *es, sub_t *s) {
   const char *mod =
       es->moderator ? es->moderator : tw_helix_client_user_id(es->hc);
   tw_helix_kv_t cond[2];
-  size_t nc = 1;
-  if (strcmp(ty->type, "channel.raid") == 0) {
-    cond[0].key = "to_broadcaster_user_id";
-    cond[0].value = ch->id;
-  } else {
-    cond[0].key = "broadcaster_user_id";
-    cond[0].value = ch->id;
-  }
-  if (strcmp(ty->type, "channel.follow") == 0) {
-    cond[1].key = "moderator_user_id";
-    /* Without a token user, the broadcaster is the moderator (the doc's
-     * advice when the broadcaster authorised). */
-    cond[1].value = mod && *mod ? mod : ch->id;
-    nc = 2;
-  }
+  size_t nc = tw__eventsub_plan_condition(ty->type, ch->id, mod, cond);
   tw_helix_sub_spec_t spec;
   memset(&spec, 0, sizeof(spec));
   spec.type = ty->type;

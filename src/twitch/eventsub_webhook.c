@@ -11,6 +11,7 @@
 
 #include "twitchd/clock.h"
 #include "twitchd/error.h"
+#include "twitch/eventsub_plan.h"
 #include "twitchd/eventsub_events.h"
 #include "twitchd/log.h"
 
@@ -72,19 +73,6 @@ struct tw_eventsub_webhook {
   tw_eventsub_webhook_stats_t st;
 };
 
-/* The WebSocket client's default list (twitchd/eventsub_client.h). */
-static const tw_eventsub_type_t DEFAULT_TYPES[] = {
-    {"stream.online", "1"},
-    {"stream.offline", "1"},
-    {"channel.follow", "2"},
-    {"channel.subscribe", "1"},
-    {"channel.subscription.message", "1"},
-    {"channel.subscription.gift", "1"},
-    {"channel.raid", "1"},
-    {"channel.cheer", "1"},
-    {"channel.ban", "1"},
-};
-
 static void report(tw_eventsub_webhook_t *wh, const tw_eventsub_status_t *s) {
   if (wh->on_status && !wh->closing)
     wh->on_status(s, wh->ud);
@@ -102,10 +90,7 @@ static uint64_t hash_id(const char *s) {
 static void free_all(tw_eventsub_webhook_t *wh) {
   for (size_t i = 0; i < wh->nchans; i++)
     free(wh->chans[i].login);
-  for (size_t i = 0; i < wh->ntypes; i++) {
-    free((char *)wh->types[i].type);
-    free((char *)wh->types[i].version);
-  }
+  tw__eventsub_plan_types_free(wh->types, wh->ntypes);
   for (size_t i = 0; i < TW_EVENTSUB_WEBHOOK_DEDUPE; i++)
     free(wh->seen[i].id);
   free(wh->chans);
@@ -122,11 +107,6 @@ static void free_all(tw_eventsub_webhook_t *wh) {
   free(wh->connector);
   free(wh->moderator);
   free(wh);
-}
-
-static bool valid_type(const tw_eventsub_type_t *t) {
-  return t->type && *t->type && strlen(t->type) <= TW_MAX_EVENTSUB_ID &&
-         t->version && *t->version && strlen(t->version) <= 8;
 }
 
 static bool secret_ok(const char *s) {
@@ -177,21 +157,11 @@ int tw_eventsub_webhook_new(uv_loop_t *loop, tw_helix_client_t *hc,
     return TW_EINVAL;
   if (o->secret && !secret_ok(o->secret))
     return TW_EINVAL;
-  const tw_eventsub_type_t *types = o->ntypes ? o->types : DEFAULT_TYPES;
-  size_t ntypes =
-      o->ntypes ? o->ntypes : sizeof(DEFAULT_TYPES) / sizeof(DEFAULT_TYPES[0]);
-  if (ntypes * o->nchannels > TW_MAX_EVENTSUB_SUBS)
+  size_t ntypes;
+  const tw_eventsub_type_t *types =
+      tw__eventsub_plan_types(o->types, o->ntypes, &ntypes);
+  if (tw__eventsub_plan_check(o->channels, o->nchannels, types, ntypes) != 0)
     return TW_EINVAL;
-  for (size_t i = 0; i < ntypes; i++)
-    if (!valid_type(&types[i]))
-      return TW_EINVAL;
-  for (size_t i = 0; i < o->nchannels; i++) {
-    const char *c = o->channels[i];
-    if (c && *c == '#')
-      c++;
-    if (!c || !*c || strlen(c) > 25)
-      return TW_EINVAL;
-  }
   /* A trailing '/' on the base is dropped so that base + path has one. */
   size_t bl = strlen(o->callback_base);
   while (bl && o->callback_base[bl - 1] == '/')
@@ -236,22 +206,13 @@ int tw_eventsub_webhook_new(uv_loop_t *loop, tw_helix_client_t *hc,
   if (!wh->chans || !wh->types || !wh->subs)
     goto fail;
   for (size_t i = 0; i < o->nchannels; i++) {
-    const char *c = o->channels[i];
     wh->chans[i].wh = wh;
-    if (!(wh->chans[i].login = strdup(*c == '#' ? c + 1 : c)))
+    if (!(wh->chans[i].login = tw__eventsub_plan_login(o->channels[i])))
       goto fail;
-    for (char *p = wh->chans[i].login; *p; p++)
-      if (*p >= 'A' && *p <= 'Z')
-        *p = (char)(*p - 'A' + 'a');
     wh->nchans++;
   }
-  for (size_t i = 0; i < ntypes; i++) {
-    wh->types[i].type = strdup(types[i].type);
-    wh->types[i].version = strdup(types[i].version);
-    wh->ntypes++;
-    if (!wh->types[i].type || !wh->types[i].version)
-      goto fail;
-  }
+  if (tw__eventsub_plan_types_copy(types, ntypes, wh->types, &wh->ntypes))
+    goto fail;
   for (size_t c = 0; c < wh->nchans; c++)
     for (size_t t = 0; t < wh->ntypes; t++) {
       wsub_t *s = &wh->subs[wh->nsubs++];
@@ -273,26 +234,15 @@ fail:
 static void on_created(tw_helix_client_t *hc, const tw_helix_result_t *res,
                        void *arg);
 
-static const char *cond_key(const char *type) {
-  return strcmp(type, "channel.raid") == 0 ? "to_broadcaster_user_id"
-                                           : "broadcaster_user_id";
-}
-
 static void create_sub(tw_eventsub_webhook_t *wh, wsub_t *s) {
   wchan_t *ch = &wh->chans[s->chan];
   const tw_eventsub_type_t *ty = &wh->types[s->type];
+  /* With an app token there is no token user: the moderator is the one
+   * configured, else the broadcaster (who must have authorised the app
+   * with moderator:read:followers). */
   tw_helix_kv_t cond[2];
-  size_t nc = 1;
-  cond[0].key = cond_key(ty->type);
-  cond[0].value = ch->id;
-  if (strcmp(ty->type, "channel.follow") == 0) {
-    /* With an app token there is no token user: the moderator is the one
-     * configured, else the broadcaster (who must have authorised the app
-     * with moderator:read:followers). */
-    cond[1].key = "moderator_user_id";
-    cond[1].value = wh->moderator ? wh->moderator : ch->id;
-    nc = 2;
-  }
+  size_t nc =
+      tw__eventsub_plan_condition(ty->type, ch->id, wh->moderator, cond);
   tw_helix_sub_spec_t spec;
   memset(&spec, 0, sizeof(spec));
   spec.type = ty->type;
@@ -433,7 +383,7 @@ static wsub_t *find_sub(tw_eventsub_webhook_t *wh, const tw_eventsub_msg_t *m) {
   const char *type = m->subscription.type;
   if (!type || !m->subscription.condition)
     return NULL;
-  const char *b = tw_eventsub_condition(m, cond_key(type));
+  const char *b = tw_eventsub_condition(m, tw__eventsub_plan_channel_key(type));
   for (size_t i = 0; b && i < wh->nsubs; i++) {
     wsub_t *s = &wh->subs[i];
     if (strcmp(wh->types[s->type].type, type) == 0 &&
