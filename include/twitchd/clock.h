@@ -23,6 +23,14 @@ uint64_t tw_now_ms(void);
  * measuring intervals. */
 uint64_t tw_wall_ms(void);
 
+/* Parses an RFC 3339 timestamp (borrowed), as Twitch writes them:
+ * "2020-07-15T18:16:11Z", "2020-07-15T18:16:11.17106713Z" (up to 12
+ * fraction digits, truncated to ms), "2020-07-15T20:16:11+02:00"; 'T', 't'
+ * or a space between date and time. Into milliseconds since the epoch in
+ * *ms_out. Pure: no clock, no time zone. Returns 0, TW_EPARSE or TW_EINVAL
+ * (NULL). */
+int tw_time_parse_rfc3339(const char *s, int64_t *ms_out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -155,9 +155,8 @@ int tw_eventsub_webhook_sign(const char *secret, const char *message_id,
                              const char *timestamp, const char *body,
                              size_t len, char *out, size_t cap);
 
-/* RFC 3339 text ("2021-02-19T23:47:00.8091512Z", or with a +hh:mm offset)
- * to ms since the epoch; fractions beyond ms are truncated. Returns 0 or
- * TW_EPARSE. */
+/* The Message-Timestamp parser: core's tw_time_parse_rfc3339()
+ * (twitchd/clock.h). Returns 0 or TW_EPARSE. */
 int tw_eventsub_webhook_parse_time(const char *s, int64_t *ms_out);
 
 #ifdef __cplusplus

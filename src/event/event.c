@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "twitchd/clock.h"
 #include "twitchd/error.h"
 #include "twitchd/event.h"
 
@@ -407,17 +408,9 @@ int tw_event_get_time(const tw_event_t *ev, const char *name, int64_t *out) {
 }
 
 /* ---- time ---------------------------------------------------------------
- * Civil date <-> day count, after Howard Hinnant's public-domain algorithms,
+ * Parsing is core's tw_time_parse_rfc3339(); formatting needs the day
+ * count -> civil date half, after Howard Hinnant's public-domain algorithms,
  * so that neither the local time zone nor timegm() (not in ISO C) is used. */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = (unsigned)(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + (int64_t)doe - 719468;
-}
-
 static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d) {
   z += 719468;
   const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
@@ -430,75 +423,8 @@ static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d) {
   *y = (int64_t)yoe + era * 400 + (*m <= 2);
 }
 
-/* Reads exactly n decimal digits. */
-static int digits(const char **p, int n, int *out) {
-  int v = 0;
-  for (int i = 0; i < n; i++) {
-    char c = (*p)[i];
-    if (c < '0' || c > '9')
-      return -1;
-    v = v * 10 + (c - '0');
-  }
-  *p += n;
-  *out = v;
-  return 0;
-}
-
 int tw_event_time_parse(const char *s, int64_t *ms_out) {
-  if (s == NULL || ms_out == NULL)
-    return TW_EINVAL;
-  const char *p = s;
-  int y, mo, d, h, mi, se, ms = 0;
-  if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) || *p++ != '-' ||
-      digits(&p, 2, &d))
-    return TW_EPARSE;
-  if (*p != 'T' && *p != 't' && *p != ' ')
-    return TW_EPARSE;
-  p++;
-  if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &mi) || *p++ != ':' ||
-      digits(&p, 2, &se))
-    return TW_EPARSE;
-  if (*p == '.') {
-    p++;
-    int nd = 0;
-    while (*p >= '0' && *p <= '9') {
-      if (nd < 3)
-        ms = ms * 10 + (*p - '0');
-      nd++;
-      p++;
-    }
-    if (nd == 0)
-      return TW_EPARSE;
-    for (; nd < 3; nd++)
-      ms *= 10;
-  }
-  int offset_min = 0;
-  if (*p == 'Z' || *p == 'z') {
-    p++;
-  } else if (*p == '+' || *p == '-') {
-    int sign = *p == '-' ? -1 : 1, oh, om;
-    p++;
-    if (digits(&p, 2, &oh) || *p++ != ':' || digits(&p, 2, &om) || oh > 23 ||
-        om > 59)
-      return TW_EPARSE;
-    offset_min = sign * (oh * 60 + om);
-  } else {
-    return TW_EPARSE;
-  }
-  if (*p != '\0')
-    return TW_EPARSE;
-  static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 ||
-      se > 60)
-    return TW_EPARSE;
-  int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-  if (mo == 2 && d == 29 && !leap)
-    return TW_EPARSE;
-  /* A leap second (:60) is folded onto the next second. */
-  int64_t days = days_from_civil(y, (unsigned)mo, (unsigned)d);
-  int64_t secs = days * 86400 + h * 3600 + mi * 60 + se - offset_min * 60;
-  *ms_out = secs * 1000 + ms;
-  return 0;
+  return tw_time_parse_rfc3339(s, ms_out);
 }
 
 int tw_event_time_format(int64_t ms, char *buf, size_t cap) {
@@ -644,16 +570,15 @@ int tw_event_from_json(const json_t *obj, tw_event_t **out, char *err,
     return TW_EINVAL;
   *out = NULL;
   if (!json_is_object(obj))
-    return from_json_fail(err, err_cap, TW_EINVAL, "not a JSON object", "",
-                          "");
+    return from_json_fail(err, err_cap, TW_EINVAL, "not a JSON object", "", "");
   const char *kname = json_string_value(json_object_get(obj, "event"));
   tw_event_kind_t kind;
   if (kname == NULL)
     return from_json_fail(err, err_cap, TW_EINVAL,
                           "no \"event\" member naming the kind", "", "");
   if (tw_event_kind_from_name(kname, &kind) != 0)
-    return from_json_fail(err, err_cap, TW_ENOTFOUND, "unknown event \"",
-                          kname, "\"");
+    return from_json_fail(err, err_cap, TW_ENOTFOUND, "unknown event \"", kname,
+                          "\"");
   tw_event_t *ev = tw_event_new(kind);
   if (ev == NULL)
     return TW_ENOMEM;
@@ -663,8 +588,8 @@ int tw_event_from_json(const json_t *obj, tw_event_t **out, char *err,
     if (strcmp(key, "event") == 0)
       continue;
     const tw_event_field_t *f = tw_event_field_find(kind, key);
-    int rc = f == NULL ? from_json_fail(err, err_cap, TW_ENOTFOUND, "no field \"",
-                                        key, "\" in this event")
+    int rc = f == NULL ? from_json_fail(err, err_cap, TW_ENOTFOUND,
+                                        "no field \"", key, "\" in this event")
                        : json_get_field(ev, f, v, err, err_cap);
     if (rc != 0) {
       tw_event_free(ev);

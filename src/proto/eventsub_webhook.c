@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 #include <openssl/params.h>
 
+#include "twitchd/clock.h"
 #include "twitchd/error.h"
 
 static void refuse(tw_eventsub_wh_verdict_t *v, int status, const char *fmt,
@@ -74,88 +75,8 @@ int tw_eventsub_webhook_sign(const char *secret, const char *message_id,
   return 0;
 }
 
-/* Reads exactly n decimal digits. */
-static int digits(const char **p, int n, int *out) {
-  int v = 0;
-  for (int i = 0; i < n; i++) {
-    char c = (*p)[i];
-    if (c < '0' || c > '9')
-      return -1;
-    v = v * 10 + (c - '0');
-  }
-  *p += n;
-  *out = v;
-  return 0;
-}
-
-/* Day number from a civil date (Howard Hinnant's public-domain algorithm):
- * no time zone, no timegm(). The event layer has the same; proto cannot
- * use it (layers look down only). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = (unsigned)(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + (int64_t)doe - 719468;
-}
-
 int tw_eventsub_webhook_parse_time(const char *s, int64_t *ms_out) {
-  if (s == NULL || ms_out == NULL)
-    return TW_EINVAL;
-  const char *p = s;
-  int y, mo, d, h, mi, se, ms = 0;
-  if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) || *p++ != '-' ||
-      digits(&p, 2, &d))
-    return TW_EPARSE;
-  if (*p != 'T' && *p != 't')
-    return TW_EPARSE;
-  p++;
-  if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &mi) || *p++ != ':' ||
-      digits(&p, 2, &se))
-    return TW_EPARSE;
-  if (*p == '.') {
-    p++;
-    int nd = 0;
-    while (*p >= '0' && *p <= '9') {
-      if (nd < 3)
-        ms = ms * 10 + (*p - '0');
-      if (++nd > 12)
-        return TW_EPARSE;
-      p++;
-    }
-    if (nd == 0)
-      return TW_EPARSE;
-    for (; nd < 3; nd++)
-      ms *= 10;
-  }
-  int offset_min = 0;
-  if (*p == 'Z' || *p == 'z') {
-    p++;
-  } else if (*p == '+' || *p == '-') {
-    int sign = *p == '-' ? -1 : 1, oh, om;
-    p++;
-    if (digits(&p, 2, &oh) || *p++ != ':' || digits(&p, 2, &om) || oh > 23 ||
-        om > 59)
-      return TW_EPARSE;
-    offset_min = sign * (oh * 60 + om);
-  } else {
-    return TW_EPARSE;
-  }
-  if (*p != '\0')
-    return TW_EPARSE;
-  static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 ||
-      se > 60)
-    return TW_EPARSE;
-  int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-  if (mo == 2 && d == 29 && !leap)
-    return TW_EPARSE;
-  int64_t days = days_from_civil(y, (unsigned)mo, (unsigned)d);
-  int64_t secs =
-      days * 86400 + h * 3600 + mi * 60 + se - (int64_t)offset_min * 60;
-  *ms_out = secs * 1000 + ms;
-  return 0;
+  return tw_time_parse_rfc3339(s, ms_out);
 }
 
 static bool header_ok(const char *v) {
