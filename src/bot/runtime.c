@@ -416,19 +416,23 @@ static json_t *health_json(tw_runtime_t *rt, bool *ok) {
                    (json_int_t)st.duplicates, "keepalive_timeouts",
                    (json_int_t)st.keepalive_timeouts);
   }
+  const tw_runtime_stats_t *rs = &rt->stats;
   return json_pack(
-      "{s:b, s:{s:b, s:b, s:I, s:I, s:I, s:I}, s:s, s:o, s:I, s:I, s:I, s:I, "
-      "s:I, s:I}",
+      "{s:b, s:{s:b, s:b, s:I, s:I, s:I, s:I}, s:s, s:o, s:I, s:{s:I, s:I, "
+      "s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
       "ok", *ok, "chat", "ready", ready, "anonymous", rt->chat_anonymous,
       "lines_received", (json_int_t)cs.lines_received, "lines_malformed",
       (json_int_t)cs.lines_malformed, "messages_sent",
       (json_int_t)cs.messages_sent, "reconnects", (json_int_t)cs.reconnects,
       "login", login, "eventsub", es ? es : json_null(), "skills",
-      (json_int_t)tw_bot_skill_count(rt->bot), "events",
-      (json_int_t)rt->stats.events, "actions", (json_int_t)rt->stats.actions,
-      "actions_failed", (json_int_t)rt->stats.actions_failed, "helix_done",
-      (json_int_t)rt->stats.helix_done, "helix_failed",
-      (json_int_t)rt->stats.helix_failed);
+      (json_int_t)tw_bot_skill_count(rt->bot), "runtime", "events",
+      (json_int_t)rs->events, "handlers", (json_int_t)rs->handlers, "actions",
+      (json_int_t)rs->actions, "actions_failed", (json_int_t)rs->actions_failed,
+      "chat_sent", (json_int_t)rs->chat_sent, "webhook_sent",
+      (json_int_t)rs->webhook_sent, "webhook_failed",
+      (json_int_t)rs->webhook_failed, "helix_done", (json_int_t)rs->helix_done,
+      "helix_failed", (json_int_t)rs->helix_failed, "reloads",
+      (json_int_t)rs->reloads);
 }
 
 static enum MHD_Result web_reply(struct MHD_Connection *conn, unsigned status,

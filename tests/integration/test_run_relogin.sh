@@ -79,6 +79,9 @@ for _ in $(seq 1 100); do
   case "$(health)" in *'"eventsub":{"subscriptions":0'*) sleep 0.1 ;; *) break ;; esac
 done
 case "$(health)" in *'"eventsub":{"subscriptions":'[1-9]*'"sessions":1'*) ;; *) fail "health without EventSub's subscriptions: $(health)" ;; esac
+# And the runtime's counters: one answer sent on chat (the anonymous one
+# was refused), one reload.
+case "$(health)" in *'"runtime":{'*'"chat_sent":1,'*'"reloads":1}'*) ;; *) fail "health without the runtime's counters: $(health)" ;; esac
 
 kill -TERM "$botpid"
 wait "$botpid"
